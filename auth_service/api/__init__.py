@@ -1,0 +1,5 @@
+"""auth_service HTTP routes."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

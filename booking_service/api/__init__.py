@@ -1,0 +1,5 @@
+"""booking_service HTTP routes."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

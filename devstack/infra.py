@@ -1,0 +1,113 @@
+"""PostgreSQL, Redis and RabbitMQ: start them when they are down, create what a stack needs."""
+
+from __future__ import annotations
+
+import glob
+import shutil
+import socket
+import subprocess
+import time
+
+from devstack.config import SERVICES, Stack
+
+DB_ROLE = "ticketing"
+DB_ROLE_PASSWORD = "ticketing"  # noqa: S105 - local development role
+
+
+def port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def wait_for_port(port: int, what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not port_open(port):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{what} did not start listening on port {port} in {timeout:.0f}s")
+        time.sleep(0.3)
+
+
+def ensure_postgres() -> None:
+    if port_open(5432):
+        return
+    versions = sorted(p.rsplit("/", 1)[-1] for p in glob.glob("/etc/postgresql/*"))
+    if not versions:
+        raise SystemExit("PostgreSQL is not installed (run scripts/bootstrap.sh)")
+    print(f"starting PostgreSQL {versions[-1]}")
+    subprocess.run(
+        ["pg_ctlcluster", "--skip-systemctl-redirect", versions[-1], "main", "start"], check=True
+    )
+    wait_for_port(5432, "PostgreSQL")
+
+
+def ensure_redis() -> None:
+    if port_open(6379):
+        return
+    print("starting Redis")
+    subprocess.run(
+        [
+            "redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "-::1",
+            "--port", "6379", "--save", "", "--appendonly", "no", "--dir", "/var/lib/redis",
+            "--logfile", "/var/log/redis/ci.log",
+        ],
+        check=True,
+    )
+    wait_for_port(6379, "Redis")
+
+
+def ensure_rabbitmq() -> None:
+    if not port_open(5672):
+        print("starting RabbitMQ")
+        subprocess.run(["rabbitmq-server", "-detached"], check=True)
+    subprocess.run(["rabbitmqctl", "-q", "await_startup", "--timeout", "120"], check=True)
+
+
+def psql(sql: str) -> str:
+    """Run SQL as the postgres superuser over the local socket (peer auth)."""
+    runner = ["runuser", "-u", "postgres", "--"] if shutil.which("runuser") else []
+    result = subprocess.run(
+        [*runner, "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", "postgres", "-At"],
+        input=sql, text=True, capture_output=True, check=False,
+    )
+    if result.returncode != 0:
+        raise SystemExit(f"psql failed: {result.stderr.strip()}")
+    return result.stdout
+
+
+def ensure_databases(stack: Stack) -> None:
+    statements = [
+        f"""DO $$ BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{DB_ROLE}') THEN
+    CREATE ROLE {DB_ROLE} LOGIN PASSWORD '{DB_ROLE_PASSWORD}' CREATEDB;
+  END IF;
+END $$;"""
+    ]
+    for service in SERVICES:
+        db = stack.database(service)
+        statements.append(
+            f"SELECT 'CREATE DATABASE {db} OWNER {DB_ROLE}' "
+            f"WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '{db}')\\gexec"
+        )
+    psql("\n".join(statements) + "\n")
+
+
+def ensure_vhost(stack: Stack) -> None:
+    if stack.vhost == "/":
+        return
+    subprocess.run(["rabbitmqctl", "-q", "add_vhost", stack.vhost], check=False,
+                   capture_output=True)
+    subprocess.run(
+        ["rabbitmqctl", "-q", "set_permissions", "-p", stack.vhost, "guest", ".*", ".*", ".*"],
+        check=True, capture_output=True,
+    )
+
+
+def ensure_infrastructure(stack: Stack) -> None:
+    ensure_postgres()
+    ensure_redis()
+    ensure_rabbitmq()
+    ensure_databases(stack)
+    ensure_vhost(stack)

@@ -1,0 +1,5 @@
+"""event_service HTTP routes."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""notification_service HTTP routes."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""payment_service HTTP routes."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,150 @@
+"""The JSON error model, mapped in one place.
+
+Every error leaves a service as ``{"error": "<message>"}`` (plus optional ``code`` and
+``details``). Expected failures are :class:`DomainError` subclasses carrying their status;
+anything else is a bug and answers 500 without leaking internals.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+logger = logging.getLogger("ticketing.errors")
+
+
+class DomainError(Exception):
+    """An expected failure of a domain rule, with the HTTP status it maps to."""
+
+    status_code = 400
+    code = "bad_request"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        details: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.message = message or self.default_message()
+        self.details = details
+        self.headers = headers
+        super().__init__(self.message)
+
+    @classmethod
+    def default_message(cls) -> str:
+        return cls.code.replace("_", " ")
+
+
+class BadRequest(DomainError):
+    status_code = 400
+    code = "bad_request"
+
+
+class Unauthorized(DomainError):
+    status_code = 401
+    code = "unauthorized"
+
+    def __init__(self, message: str | None = None, **kwargs: Any) -> None:
+        kwargs.setdefault("headers", {"WWW-Authenticate": "Bearer"})
+        super().__init__(message, **kwargs)
+
+
+class Forbidden(DomainError):
+    status_code = 403
+    code = "forbidden"
+
+
+class NotFound(DomainError):
+    status_code = 404
+    code = "not_found"
+
+
+class Conflict(DomainError):
+    status_code = 409
+    code = "conflict"
+
+
+class PayloadTooLarge(DomainError):
+    status_code = 413
+    code = "payload_too_large"
+
+
+class TooManyRequests(DomainError):
+    status_code = 429
+    code = "too_many_requests"
+
+
+class ServiceUnavailable(DomainError):
+    status_code = 503
+    code = "service_unavailable"
+
+
+class UpstreamError(DomainError):
+    """Another service answered badly or not at all."""
+
+    status_code = 502
+    code = "upstream_error"
+
+
+def error_body(message: str, code: str | None = None, details: Any = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"error": message}
+    if code:
+        body["code"] = code
+    if details is not None:
+        body["details"] = details
+    return body
+
+
+def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
+    details = []
+    for err in exc.errors():
+        loc = [str(part) for part in err.get("loc", ()) if part != "body"]
+        details.append({"field": ".".join(loc) or "body", "message": err.get("msg", "invalid")})
+    return details
+
+
+async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DomainError)
+    return JSONResponse(
+        error_body(exc.message, exc.code, exc.details),
+        status_code=exc.status_code,
+        headers=exc.headers,
+    )
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    details = _validation_details(exc)
+    first = details[0] if details else {"field": "body", "message": "invalid"}
+    message = f"invalid request: {first['field']}: {first['message']}"
+    return JSONResponse(error_body(message, "validation_error", details), status_code=400)
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    message = exc.detail if isinstance(exc.detail, str) else "request failed"
+    if exc.status_code == 404 and message == "Not Found":
+        message = "not found"
+    elif exc.status_code == 405:
+        message = "method not allowed"
+    return JSONResponse(
+        error_body(message), status_code=exc.status_code, headers=getattr(exc, "headers", None)
+    )
+
+
+async def _unhandled_error(request: Request, exc: Exception) -> JSONResponse:
+    logger.exception("unhandled error on %s %s", request.method, request.url.path)
+    return JSONResponse(error_body("internal server error", "internal"), status_code=500)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unhandled_error)
