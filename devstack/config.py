@@ -27,6 +27,7 @@ DATABASES: dict[str, str] = {
     "notification_service": "notification_db",
 }
 REPLICA_PORT_STEP = 100
+TEST_SMTP_PORT = 12525
 
 
 @dataclass(frozen=True)
@@ -119,5 +120,13 @@ def stack_named(name: str, replicas: int | None = None) -> Stack:
             redis_db=1,
             vhost="ticketing_test",
             replicas=replicas,
+            extra_env={
+                # The tests run a real SMTP server (aiosmtpd) here and read what arrives.
+                "SMTP_HOST": "127.0.0.1",
+                "SMTP_PORT": str(TEST_SMTP_PORT),
+                "SMTP_EMAIL": "tickets@example.com",
+                # Short holds so expiry journeys finish within a test run.
+                "HOLD_TTL_SECONDS": "30",
+            },
         )
     raise ValueError(f"unknown stack {name!r}: use dev or test")

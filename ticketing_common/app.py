@@ -8,7 +8,6 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
-from fastapi.responses import ORJSONResponse
 
 from ticketing_common.db import create_engine, create_sessionmaker
 from ticketing_common.errors import install_error_handlers
@@ -59,7 +58,6 @@ def create_service_app(
         title=settings.service_name,
         description=description,
         lifespan=lifespan,
-        default_response_class=ORJSONResponse,
     )
     app.state.settings = settings
     app.state.extra_checks = dict(extra_checks or {})

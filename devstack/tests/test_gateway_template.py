@@ -1,0 +1,56 @@
+"""The gateway template renders for both local processes and docker-compose, and nginx accepts it."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from devstack import gateway
+from devstack.config import SERVICES, stack_named
+
+
+def test_unknown_placeholder_is_an_error_not_a_silent_blank():
+    with pytest.raises(KeyError, match="NOPE"):
+        gateway.render("listen ${NOPE};", {})
+
+
+def test_nginx_variables_are_left_alone():
+    assert gateway.render("$remote_addr ${GATEWAY_PORT}", {"GATEWAY_PORT": "1"}) == (
+        "$remote_addr 1"
+    )
+
+
+def test_replicas_become_upstream_servers():
+    stack = stack_named("test", replicas=2)
+    values = gateway.template_values(stack, gateway.local_upstreams(stack))
+    assert values["BOOKING_SERVERS"] == (
+        "server 127.0.0.1:13002 max_fails=0; server 127.0.0.1:13102 max_fails=0;"
+    )
+
+
+@pytest.mark.parametrize("flavour", ["local", "compose"])
+def test_rendered_gateway_passes_nginx_config_check(tmp_path: Path, flavour: str):
+    stack = stack_named("test")
+    if flavour == "local":
+        upstreams = gateway.local_upstreams(stack)
+    else:  # service names resolve only inside compose; nginx -t needs them resolvable
+        upstreams = {s: [f"localhost:{port}"] for s, port in SERVICES.items()}
+    values = gateway.template_values(stack, upstreams)
+    values["ACCESS_LOG"] = str(tmp_path / "access.log")
+    (tmp_path / "gateway.conf").write_text(gateway.render(gateway.TEMPLATE.read_text(), values))
+    for sub in ("client", "proxy", "fastcgi", "uwsgi", "scgi"):
+        (tmp_path / sub).mkdir()
+    (tmp_path / "nginx.conf").write_text(
+        f"pid {tmp_path}/nginx.pid; error_log {tmp_path}/error.log;\n"
+        "events {}\n"
+        f"http {{ client_body_temp_path {tmp_path}/client; proxy_temp_path {tmp_path}/proxy;"
+        f" fastcgi_temp_path {tmp_path}/fastcgi; uwsgi_temp_path {tmp_path}/uwsgi;"
+        f" scgi_temp_path {tmp_path}/scgi; include {tmp_path}/gateway.conf; }}\n"
+    )
+    result = subprocess.run(
+        [gateway.nginx_binary(), "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stderr

@@ -1,0 +1,93 @@
+"""Test fixtures shared by the services' own test suites (a pytest plugin).
+
+Each service's tests run against a real PostgreSQL database of their own
+(``<service db>_pytest``), created fresh and migrated once per test session, and every
+table is emptied before each test, so a test never sees another test's rows. Redis db 2
+and the RabbitMQ vhost ``ticketing_pytest`` keep unit tests apart from the running stacks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy import MetaData, text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from ticketing_common.migrations import upgrade
+from ticketing_common.settings import ServiceSettings
+
+PYTEST_DB_SUFFIX = "_pytest"
+PYTEST_REDIS_DB = 2
+PYTEST_VHOST = "ticketing_pytest"
+
+
+def _psql(sql: str) -> None:
+    subprocess.run(
+        ["runuser", "-u", "postgres", "--", "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1",
+         "-d", "postgres"],
+        input=sql, text=True, check=True, capture_output=True,
+    )
+
+
+def _ensure_vhost() -> None:
+    subprocess.run(["rabbitmqctl", "-q", "add_vhost", PYTEST_VHOST], capture_output=True,
+                   check=False)
+    subprocess.run(
+        ["rabbitmqctl", "-q", "set_permissions", "-p", PYTEST_VHOST, "guest", ".*", ".*", ".*"],
+        capture_output=True, check=True,
+    )
+
+
+def fresh_database(service: str, settings_cls: type[ServiceSettings], **overrides: Any
+                   ) -> ServiceSettings:
+    """Drop and recreate ``<db>_pytest``, migrate it to head; return settings pointing at it."""
+    base = settings_cls()
+    db_name = base.db_name + PYTEST_DB_SUFFIX
+    _psql(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE);\n'
+          f'CREATE DATABASE "{db_name}" OWNER ticketing;\n')
+    _ensure_vhost()
+    settings = settings_cls(
+        DB_NAME=db_name, REDIS_DB=PYTEST_REDIS_DB, RABBITMQ_VHOST=PYTEST_VHOST, APP_ENV="test",
+        **overrides,
+    )
+    upgrade(service, settings)
+    return settings
+
+
+async def truncate_all(settings: ServiceSettings, metadata: MetaData,
+                       extra_tables: tuple[str, ...] = ()) -> None:
+    """Empty every table of the service (and ``extra_tables``) in one statement."""
+    names = [t.name for t in metadata.sorted_tables] + list(extra_tables)
+    if not names:
+        return
+    engine = create_async_engine(settings.database_url)
+    try:
+        async with engine.begin() as conn:
+            existing = set(
+                (await conn.execute(text(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+                ))).scalars()
+            )
+            names = [n for n in names if n in existing]
+            if names:
+                quoted = ", ".join(f'"{n}"' for n in names)
+                await conn.execute(text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
+    finally:
+        await engine.dispose()
+
+
+@contextlib.asynccontextmanager
+async def running_app(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """Run the app's lifespan and give an httpx client talking to it in-process.
+
+    Unhandled errors come back as the 500 a real server would send, not as exceptions.
+    """
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield client

@@ -1,0 +1,185 @@
+"""The shared plumbing as a service sees it: errors, tokens, roles, metrics, request ids."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import httpx
+import jwt
+import pytest
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, Field
+
+from ticketing_common.app import create_service_app
+from ticketing_common.errors import Conflict
+from ticketing_common.security import (
+    AdminUser,
+    CurrentUser,
+    ServiceCaller,
+    issue_token,
+)
+from ticketing_common.settings import ServiceSettings
+from ticketing_common.testing import running_app
+
+SETTINGS = ServiceSettings(service_name="plumbing_probe", DB_NAME="postgres", APP_ENV="test")
+
+router = APIRouter()
+
+
+class Seat(BaseModel):
+    seat_id: str = Field(min_length=3)
+    count: int = Field(ge=1)
+
+
+@router.post("/seats/{event_id}")
+async def take_seat(event_id: int, seat: Seat) -> dict[str, str]:
+    if seat.seat_id == "vip-1-1":
+        raise Conflict("seat vip-1-1 is taken", details={"seat_ids": ["vip-1-1"]})
+    return {"seat": seat.seat_id}
+
+
+@router.get("/me")
+async def me(user: CurrentUser) -> dict[str, object]:
+    return {"user_id": user.user_id, "role": user.role.value}
+
+
+@router.get("/admin-only")
+async def admin_only(user: AdminUser) -> dict[str, int]:
+    return {"user_id": user.user_id}
+
+
+@router.get("/internal/ping", dependencies=[ServiceCaller])
+async def internal_ping() -> dict[str, str]:
+    return {"pong": "yes"}
+
+
+@router.get("/boom")
+async def boom() -> None:
+    raise RuntimeError("a bug")
+
+
+def access_token(role: str = "user", user_id: int = 7, **kw: object) -> str:
+    token, _ = issue_token(secret=SETTINGS.jwt_secret, user_id=user_id, role=role,
+                           token_type=str(kw.pop("token_type", "access")),
+                           ttl=kw.pop("ttl", timedelta(minutes=15)))  # type: ignore[arg-type]
+    return token
+
+
+@pytest.fixture
+async def client():
+    app = create_service_app(settings=SETTINGS, routers=[router])
+    async with running_app(app) as c:
+        yield c
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def test_malformed_json_is_a_400_with_an_error_message(client: httpx.AsyncClient):
+    response = await client.post("/seats/1", content=b"{not json",
+                                 headers={"Content-Type": "application/json"})
+    assert response.status_code == 400
+    assert response.json()["error"].startswith("invalid request")
+
+
+async def test_validation_errors_are_400_and_name_the_field(client: httpx.AsyncClient):
+    response = await client.post("/seats/abc", json={"seat_id": "x", "count": 0})
+    assert response.status_code == 400
+    body = response.json()
+    assert body["code"] == "validation_error"
+    fields = {d["field"] for d in body["details"]}
+    assert {"path.event_id", "seat_id", "count"} <= fields
+
+
+async def test_domain_error_keeps_its_status_and_details(client: httpx.AsyncClient):
+    response = await client.post("/seats/1", json={"seat_id": "vip-1-1", "count": 1})
+    assert response.status_code == 409
+    assert response.json() == {"error": "seat vip-1-1 is taken", "code": "conflict",
+                               "details": {"seat_ids": ["vip-1-1"]}}
+
+
+async def test_unknown_route_and_wrong_method_are_json(client: httpx.AsyncClient):
+    assert (await client.get("/nope")).json() == {"error": "not found"}
+    wrong = await client.delete("/me")
+    assert wrong.status_code == 405
+    assert wrong.json() == {"error": "method not allowed"}
+
+
+async def test_a_bug_is_a_500_without_internals(client: httpx.AsyncClient):
+    response = await client.get("/boom")
+    assert response.status_code == 500
+    assert response.json() == {"error": "internal server error", "code": "internal"}
+
+
+async def test_valid_access_token_identifies_the_caller(client: httpx.AsyncClient):
+    response = await client.get("/me", headers=bearer(access_token("organizer", 42)))
+    assert response.json() == {"user_id": 42, "role": "organizer"}
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "not-a-jwt",
+        access_token(token_type="refresh"),
+        access_token(ttl=timedelta(seconds=-5)),
+        jwt.encode({"sub": "1", "user_id": 1, "role": "admin", "type": "access", "iat": 1,
+                    "exp": 9_999_999_999, "jti": "x"}, "wrong-secret-wrong-secret-wrong-secret",
+                   algorithm="HS256"),
+        jwt.encode({"sub": "1", "user_id": 1, "role": "admin", "type": "access", "iat": 1,
+                    "exp": 9_999_999_999, "jti": "x"}, None, algorithm="none"),
+        access_token(role="superuser"),
+    ],
+    ids=["garbage", "refresh-as-access", "expired", "bad-signature", "alg-none", "bad-role"],
+)
+async def test_bad_tokens_are_401(client: httpx.AsyncClient, token: str):
+    response = await client.get("/me", headers=bearer(token))
+    assert response.status_code == 401
+    assert "error" in response.json()
+    assert response.headers["www-authenticate"] == "Bearer"
+
+
+async def test_missing_token_is_401(client: httpx.AsyncClient):
+    assert (await client.get("/me")).status_code == 401
+
+
+async def test_wrong_role_is_403(client: httpx.AsyncClient):
+    response = await client.get("/admin-only", headers=bearer(access_token("user")))
+    assert response.status_code == 403
+    ok = await client.get("/admin-only", headers=bearer(access_token("admin")))
+    assert ok.status_code == 200
+
+
+async def test_internal_routes_need_the_service_token(client: httpx.AsyncClient):
+    assert (await client.get("/internal/ping")).status_code == 401
+    wrong = await client.get("/internal/ping", headers={"X-Service-Token": "guess"})
+    assert wrong.status_code == 401
+    right = await client.get("/internal/ping",
+                             headers={"X-Service-Token": SETTINGS.service_token})
+    assert right.json() == {"pong": "yes"}
+
+
+async def test_metrics_use_route_templates_not_raw_paths(client: httpx.AsyncClient):
+    await client.post("/seats/123456", json={"seat_id": "normal-1-1", "count": 1})
+    await client.get("/no/such/path/9876")
+    text = (await client.get("/metrics")).text
+    assert 'http_requests_total{method="POST",path="/seats/{event_id}",status="200"}' in text
+    assert 'path="unmatched"' in text
+    assert "123456" not in text and "9876" not in text
+    assert "http_request_duration_seconds_bucket" in text
+    assert "process_resident_memory_bytes" in text
+
+
+async def test_request_id_is_echoed_or_created(client: httpx.AsyncClient):
+    given = await client.get("/healthz", headers={"X-Request-ID": "abc-123"})
+    assert given.headers["x-request-id"] == "abc-123"
+    made = await client.get("/healthz")
+    assert len(made.headers["x-request-id"]) == 32
+
+
+def test_production_refuses_development_secrets():
+    with pytest.raises(ValueError, match="JWT_SECRET"):
+        ServiceSettings(APP_ENV="production")
+    ServiceSettings(APP_ENV="production", JWT_SECRET="a" * 40, JWT_REFRESH_SECRET="b" * 40,
+                    SERVICE_TOKEN="c" * 40, PAYMENT_WEBHOOK_SECRET="d" * 40,
+                    TICKET_SIGNING_SECRET="e" * 40)
