@@ -54,3 +54,52 @@ def test_rendered_gateway_passes_nginx_config_check(tmp_path: Path, flavour: str
         capture_output=True, text=True,
     )
     assert result.returncode == 0, result.stderr
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_dead_upstream_gets_a_json_502_from_a_real_nginx(tmp_path: Path):
+    import time
+
+    import httpx
+
+    stack = stack_named("test")
+    dead = {s: [f"127.0.0.1:{_free_port()}"] for s in SERVICES}
+    values = gateway.template_values(stack, dead)
+    port = _free_port()
+    values.update({"ACCESS_LOG": str(tmp_path / "access.log"), "GATEWAY_PORT": str(port)})
+    (tmp_path / "gateway.conf").write_text(gateway.render(gateway.TEMPLATE.read_text(), values))
+    for sub in ("client", "proxy", "fastcgi", "uwsgi", "scgi"):
+        (tmp_path / sub).mkdir()
+    (tmp_path / "nginx.conf").write_text(
+        f"daemon off; pid {tmp_path}/nginx.pid; error_log {tmp_path}/error.log;\n"
+        "events {}\n"
+        f"http {{ client_body_temp_path {tmp_path}/client; proxy_temp_path {tmp_path}/proxy;"
+        f" fastcgi_temp_path {tmp_path}/fastcgi; uwsgi_temp_path {tmp_path}/uwsgi;"
+        f" scgi_temp_path {tmp_path}/scgi; include {tmp_path}/gateway.conf; }}\n"
+    )
+    server = subprocess.Popen(
+        [gateway.nginx_binary(), "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")]
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/api/events", timeout=5)
+                break
+            except httpx.ConnectError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        assert response.status_code == 502
+        assert response.json() == {"error": "upstream service unavailable", "code": "bad_gateway"}
+        assert response.headers["x-request-id"]
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
