@@ -21,15 +21,18 @@ outbox_messages = sa.Table(
     sa.Column("message_id", UUID(as_uuid=True), nullable=False, unique=True),
     sa.Column("routing_key", sa.String(100), nullable=False),
     sa.Column("envelope", JSONB, nullable=False),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False,
-              server_default=sa.func.now()),
-    sa.Column("available_at", sa.DateTime(timezone=True), nullable=False,
-              server_default=sa.func.now()),
+    sa.Column(
+        "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
+    sa.Column(
+        "available_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
     sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("last_error", sa.Text, nullable=True),
-    sa.Index("ix_outbox_messages_unpublished", "id",
-              postgresql_where=sa.text("published_at IS NULL")),
+    sa.Index(
+        "ix_outbox_messages_unpublished", "id", postgresql_where=sa.text("published_at IS NULL")
+    ),
 )
 
 inbox_messages = sa.Table(
@@ -38,8 +41,9 @@ inbox_messages = sa.Table(
     sa.Column("message_id", UUID(as_uuid=True), primary_key=True),
     sa.Column("consumer", sa.String(200), primary_key=True),
     sa.Column("routing_key", sa.String(100), nullable=False),
-    sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False,
-              server_default=sa.func.now()),
+    sa.Column(
+        "processed_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
 )
 
 MESSAGING_TABLES = ("outbox_messages", "inbox_messages")

@@ -1,0 +1,525 @@
+"""Idempotent consumers: handler, inbox record and commit in one transaction, then ack.
+
+Each delivery runs its handler inside a database transaction that first records the
+message id in the inbox; a message whose id is already there was applied before and
+is only acknowledged. The ack goes out after the commit, so a crash at any point leads
+to a redelivery, never to a lost or doubly applied message.
+
+A handler that raises is retried after a back-off (the message waits in a delay queue of
+the broker, so nothing is held in memory and nothing blocks the queue meanwhile); after
+``max_attempts`` deliveries, or at once for :class:`PermanentFailure` and for messages
+that do not fit their schema, the message is parked in ``<service>.dead_letter`` with the
+reason in its headers.
+
+Deliveries are handled concurrently and retries come back later, so handlers must not
+rely on the order in which events arrive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import inspect
+import logging
+import time
+import typing
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import aio_pika
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractExchange,
+    AbstractIncomingMessage,
+    AbstractQueue,
+    AbstractRobustConnection,
+    HeadersType,
+)
+from fastapi import FastAPI
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from ticketing_common.db import utcnow
+from ticketing_common.messaging.config import MessagingSettings
+from ticketing_common.messaging.contracts import CONTRACTS, Payload
+from ticketing_common.messaging.envelope import Envelope, InvalidMessage, decode_envelope
+from ticketing_common.messaging.metrics import (
+    HANDLER_DURATION,
+    MESSAGES_CONSUMED,
+    MESSAGES_DEAD_LETTERED,
+    DeadLetterReason,
+    Outcome,
+)
+from ticketing_common.messaging.schema import inbox_messages
+from ticketing_common.messaging.topology import (
+    ATTEMPT_HEADER,
+    RETRY_DELAY_HEADER,
+    connect,
+    consumer_queue_name,
+    dead_letter_queue_name,
+    declare_consumer_queues,
+    declare_event_exchange,
+    declare_retry_topology,
+    delay_milliseconds,
+)
+from ticketing_common.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+P = TypeVar("P", bound=Payload)
+
+#: headers the consumer sets on retried and dead-lettered copies
+REASON_HEADER = "x-dead-letter-reason"
+ERROR_HEADER = "x-error"
+ORIGINAL_QUEUE_HEADER = "x-original-queue"
+ORIGINAL_ROUTING_KEY_HEADER = "x-original-routing-key"
+DEAD_LETTERED_AT_HEADER = "x-dead-lettered-at"
+_BROKER_HEADER_PREFIXES = ("x-death", "x-first-death", "x-last-death", "x-delivery-count")
+_OWN_HEADERS = frozenset(
+    {
+        ATTEMPT_HEADER,
+        RETRY_DELAY_HEADER,
+        REASON_HEADER,
+        ERROR_HEADER,
+        ORIGINAL_QUEUE_HEADER,
+        ORIGINAL_ROUTING_KEY_HEADER,
+        DEAD_LETTERED_AT_HEADER,
+    }
+)
+
+
+class PermanentFailure(Exception):
+    """Raised by a handler when retrying cannot help: the message is dead-lettered at once."""
+
+
+@dataclass(frozen=True)
+class MessageContext:
+    """What a handler gets besides the payload.
+
+    ``session`` is inside the transaction that also records the message in the inbox:
+    write through it (and ``publish(ctx.session, ...)``), never commit it yourself.
+    """
+
+    session: AsyncSession
+    envelope: Envelope
+    app: FastAPI
+    queue: str
+    attempt: int
+
+
+Handler = Callable[[MessageContext, P], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Subscription(Generic[P]):
+    """``handler`` consumes ``routing_key`` from this service's queue ``<service>.<key>``."""
+
+    routing_key: str
+    handler: Handler[P]
+
+    def __post_init__(self) -> None:
+        if self.routing_key not in CONTRACTS:
+            raise ValueError(f"unknown routing key {self.routing_key!r}: see messaging.contracts")
+        _check_payload_annotation(self.handler, CONTRACTS[self.routing_key])
+
+    @property
+    def model(self) -> type[Payload]:
+        return CONTRACTS[self.routing_key]
+
+
+def _check_payload_annotation(handler: Callable[..., Any], model: type[Payload]) -> None:
+    """Refuse, at import time, a handler whose payload type is not the key's schema."""
+    try:
+        hints = typing.get_type_hints(handler)
+        params = list(inspect.signature(handler).parameters)
+    except (NameError, TypeError, ValueError):
+        return  # annotations we cannot resolve here; the payload is validated anyway
+    annotated = hints.get(params[1]) if len(params) > 1 else None
+    if isinstance(annotated, type) and not issubclass(model, annotated):
+        raise TypeError(
+            f"{getattr(handler, '__qualname__', handler)} takes {annotated.__name__}, "
+            f"but this routing key carries {model.__name__}"
+        )
+
+
+@dataclass
+class _Bound:
+    subscription: Subscription[Any]
+    queue: AbstractQueue
+    consumer_tag: str
+
+
+class Consumer:
+    """Consumes a service's subscriptions from RabbitMQ into its database."""
+
+    def __init__(
+        self,
+        *,
+        settings: ServiceSettings,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        subscriptions: Sequence[Subscription[Any]],
+        app: FastAPI,
+        config: MessagingSettings | None = None,
+    ) -> None:
+        keys = [s.routing_key for s in subscriptions]
+        duplicated = sorted({k for k in keys if keys.count(k) > 1})
+        if duplicated:
+            raise ValueError(f"one handler per routing key; several for {duplicated}")
+        self.settings = settings
+        self.sessionmaker = sessionmaker
+        self.subscriptions = list(subscriptions)
+        self.app = app
+        self.config = config or MessagingSettings()
+        self._connection: AbstractRobustConnection | None = None
+        self._publisher: AbstractChannel | None = None
+        self._retry_exchange: AbstractExchange | None = None
+        self._bound: list[_Bound] = []
+        self._consuming = asyncio.Event()
+        self._stopping = False
+        self._supervisor: asyncio.Task[None] | None = None
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._slots = asyncio.Semaphore(self.config.concurrency)
+
+    def queue_name(self, routing_key: str) -> str:
+        return consumer_queue_name(self.settings.service_name, routing_key)
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connect and start consuming in the background (retrying while the broker is away)."""
+        self._supervisor = asyncio.create_task(
+            self._connect_and_consume(), name=f"{self.settings.service_name}.consumer"
+        )
+
+    async def wait_ready(self) -> None:
+        """Return once consuming (callers bound the wait with a timeout)."""
+        await self._consuming.wait()
+
+    @property
+    def ready(self) -> bool:
+        return (
+            self._consuming.is_set()
+            and self._connection is not None
+            and self._connection.connected.is_set()
+        )
+
+    async def stop(self) -> None:
+        """Stop taking deliveries, let in-flight handlers finish (within the grace), close."""
+        self._stopping = True
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            await asyncio.gather(self._supervisor, return_exceptions=True)
+        for bound in self._bound:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(bound.queue.cancel(bound.consumer_tag), 2)
+        if self._inflight:
+            _, late = await asyncio.wait(set(self._inflight), timeout=self.config.shutdown_grace)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+        if self._connection is not None:
+            await self._connection.close()  # unacknowledged deliveries go back to the queue
+        self._connection = None
+        self._bound = []
+        self._consuming.clear()
+
+    async def _connect_and_consume(self) -> None:
+        while True:
+            connection: AbstractRobustConnection | None = None
+            try:
+                connection = await connect(self.settings, self.config, "consumer")
+                self._publisher = await connection.channel(
+                    publisher_confirms=True, on_return_raises=True
+                )
+                self._retry_exchange, _ = await declare_retry_topology(
+                    self._publisher, self.settings, self.config
+                )
+                channel = await connection.channel()
+                await channel.set_qos(prefetch_count=self.config.prefetch)
+                exchange = await declare_event_exchange(channel, self.settings)
+                queues = await declare_consumer_queues(
+                    channel, self.settings, exchange, (s.routing_key for s in self.subscriptions)
+                )
+                self._connection = connection
+                for subscription in self.subscriptions:
+                    queue = queues[subscription.routing_key]
+                    tag = await queue.consume(
+                        functools.partial(self._on_delivery, subscription), no_ack=False
+                    )
+                    self._bound.append(_Bound(subscription, queue, tag))
+            except Exception as exc:  # keep trying: messages wait in the broker meanwhile
+                log.warning(
+                    "consumer cannot set up on RabbitMQ, retrying in %.1fs: %s",
+                    self.config.reconnect_interval,
+                    exc,
+                )
+                self._connection = None
+                self._bound = []
+                if connection is not None:
+                    with contextlib.suppress(Exception):
+                        await connection.close()
+                await asyncio.sleep(self.config.reconnect_interval)
+                continue
+            self._consuming.set()
+            log.info(
+                "consuming %s",
+                ", ".join(self.queue_name(s.routing_key) for s in self.subscriptions),
+            )
+            return
+
+    # -- one delivery ------------------------------------------------------------------
+
+    async def _on_delivery(
+        self, subscription: Subscription[Any], message: AbstractIncomingMessage
+    ) -> None:
+        """Run each delivery in a task of our own: a channel that closes under it (broker
+        restart) must not cancel a handler mid-transaction; the commit decides, and the
+        redelivery that follows is recognised by the inbox."""
+        if self._stopping:
+            return  # not acknowledged: back to the queue when the connection closes
+        task = asyncio.create_task(self._process(subscription, message))
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
+
+    async def _process(
+        self, subscription: Subscription[Any], message: AbstractIncomingMessage
+    ) -> None:
+        queue = self.queue_name(subscription.routing_key)
+        async with self._slots:
+            started = time.perf_counter()
+            try:
+                outcome = await self._handle(subscription, queue, message, _attempt_of(message))
+            except Exception:  # a bug here must not strand the delivery unacknowledged
+                log.exception(
+                    "message handling broke down, requeueing",
+                    extra=_log_fields(queue, message, _attempt_of(message)),
+                )
+                await asyncio.sleep(self.config.retry_delay(1))
+                await _nack(message)
+                return
+            HANDLER_DURATION.labels(queue).observe(time.perf_counter() - started)
+        MESSAGES_CONSUMED.labels(queue, outcome.value).inc()
+
+    async def _handle(
+        self,
+        subscription: Subscription[Any],
+        queue: str,
+        message: AbstractIncomingMessage,
+        attempt: int,
+    ) -> Outcome:
+        try:
+            envelope, payload = decode_envelope(message.body, subscription.routing_key)
+        except InvalidMessage as exc:
+            return await self._dead_letter(
+                queue, subscription, message, attempt, DeadLetterReason.INVALID_MESSAGE, str(exc)
+            )
+        try:
+            async with asyncio.timeout(self.config.handler_timeout):
+                applied = await self._apply(subscription, queue, envelope, payload, attempt)
+        except PermanentFailure as exc:
+            return await self._dead_letter(
+                queue,
+                subscription,
+                message,
+                attempt,
+                DeadLetterReason.PERMANENT_FAILURE,
+                _describe(exc),
+            )
+        except Exception as exc:
+            if attempt >= self.config.max_attempts:
+                return await self._dead_letter(
+                    queue,
+                    subscription,
+                    message,
+                    attempt,
+                    DeadLetterReason.ATTEMPTS_EXHAUSTED,
+                    _describe(exc),
+                )
+            return await self._retry(queue, message, attempt, exc)
+        await _ack(message)
+        return Outcome.OK if applied else Outcome.DUPLICATE
+
+    async def _apply(
+        self,
+        subscription: Subscription[Any],
+        queue: str,
+        envelope: Envelope,
+        payload: Payload,
+        attempt: int,
+    ) -> bool:
+        """Record the message in the inbox and run the handler, in one transaction.
+
+        Returns False, changing nothing, when the inbox already holds the message. A
+        concurrent delivery of the same message waits on the inbox row until this
+        transaction ends, then sees it.
+        """
+        async with self.sessionmaker() as session:
+            try:
+                recorded = await session.execute(
+                    pg_insert(inbox_messages)
+                    .values(
+                        message_id=envelope.message_id,
+                        consumer=queue,
+                        routing_key=subscription.routing_key,
+                    )
+                    .on_conflict_do_nothing()
+                    .returning(inbox_messages.c.message_id)
+                )
+                if recorded.first() is None:
+                    await session.rollback()
+                    return False
+                context = MessageContext(
+                    session=session, envelope=envelope, app=self.app, queue=queue, attempt=attempt
+                )
+                await subscription.handler(context, payload)
+                await session.commit()
+            except BaseException:
+                await session.rollback()
+                raise
+        return True
+
+    async def _retry(
+        self, queue: str, message: AbstractIncomingMessage, attempt: int, exc: Exception
+    ) -> Outcome:
+        delay = self.config.retry_delay(attempt)
+        error = _describe(exc)
+        log.warning(
+            "handler failed on attempt %d of %d, retrying in %.1fs: %s",
+            attempt,
+            self.config.max_attempts,
+            delay,
+            error,
+            exc_info=exc,
+            extra=_log_fields(queue, message, attempt, error=error),
+        )
+        headers = _forwarded_headers(message) | {
+            ATTEMPT_HEADER: attempt + 1,
+            RETRY_DELAY_HEADER: str(delay_milliseconds(delay)),
+            ERROR_HEADER: error[:1000],
+        }
+        try:
+            assert self._retry_exchange is not None
+            await self._retry_exchange.publish(
+                _copy(message, headers), queue, timeout=self.config.publish_timeout
+            )
+        except Exception as publish_error:
+            # The retry could not be parked: hand the delivery back as it was, after the
+            # back-off, so a broker hiccup neither loses it nor spins on it.
+            log.error(
+                "could not schedule the retry, requeueing: %s",
+                publish_error,
+                extra=_log_fields(queue, message, attempt),
+            )
+            await asyncio.sleep(delay)
+            await _nack(message)
+            return Outcome.RETRIED
+        await _ack(message)
+        return Outcome.RETRIED
+
+    async def _dead_letter(
+        self,
+        queue: str,
+        subscription: Subscription[Any],
+        message: AbstractIncomingMessage,
+        attempt: int,
+        reason: DeadLetterReason,
+        error: str,
+    ) -> Outcome:
+        dead_letter_queue = dead_letter_queue_name(self.settings.service_name)
+        headers = _forwarded_headers(message) | {
+            ATTEMPT_HEADER: attempt,
+            REASON_HEADER: reason.value,
+            ERROR_HEADER: error[:1000],
+            ORIGINAL_QUEUE_HEADER: queue,
+            ORIGINAL_ROUTING_KEY_HEADER: subscription.routing_key,
+            DEAD_LETTERED_AT_HEADER: utcnow().isoformat(),
+        }
+        try:
+            assert self._publisher is not None
+            await self._publisher.default_exchange.publish(
+                _copy(message, headers), dead_letter_queue, timeout=self.config.publish_timeout
+            )
+        except Exception as publish_error:
+            log.error(
+                "could not dead-letter the message, requeueing: %s",
+                publish_error,
+                extra=_log_fields(queue, message, attempt),
+            )
+            await asyncio.sleep(self.config.retry_delay(1))
+            await _nack(message)
+            return Outcome.RETRIED
+        await _ack(message)
+        MESSAGES_DEAD_LETTERED.labels(queue, reason.value).inc()
+        log.error(
+            "message dead-lettered to %s (%s): %s",
+            dead_letter_queue,
+            reason.value,
+            error,
+            extra=_log_fields(queue, message, attempt, reason=reason.value, error=error),
+        )
+        return Outcome.DEAD_LETTERED
+
+
+def _attempt_of(message: AbstractIncomingMessage) -> int:
+    value = (message.headers or {}).get(ATTEMPT_HEADER, 1)
+    try:
+        return max(1, int(value))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return 1
+
+
+def _forwarded_headers(message: AbstractIncomingMessage) -> HeadersType:
+    return {
+        key: value
+        for key, value in (message.headers or {}).items()
+        if key not in _OWN_HEADERS and not key.startswith(_BROKER_HEADER_PREFIXES)
+    }
+
+
+def _copy(message: AbstractIncomingMessage, headers: HeadersType) -> aio_pika.Message:
+    return aio_pika.Message(
+        message.body,
+        headers=headers,
+        content_type=message.content_type,
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        message_id=message.message_id,
+        type=message.type,
+        app_id=message.app_id,
+        timestamp=message.timestamp,
+    )
+
+
+async def _ack(message: AbstractIncomingMessage) -> None:
+    try:
+        await message.ack()
+    except Exception as exc:  # the channel went away: the redelivery finds the inbox row
+        log.info(
+            "ack lost, the message will come again and be skipped: %s",
+            exc,
+            extra={"message_id": message.message_id},
+        )
+
+
+async def _nack(message: AbstractIncomingMessage) -> None:
+    with contextlib.suppress(Exception):  # if the channel is gone, the broker requeues anyway
+        await message.nack(requeue=True)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError) and not str(exc):
+        return "TimeoutError: the handler ran past its timeout"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _log_fields(
+    queue: str, message: AbstractIncomingMessage, attempt: int, **more: str
+) -> dict[str, Any]:
+    return {
+        "queue": queue,
+        "message_id": message.message_id,
+        "routing_key": message.type,
+        "attempt": attempt,
+        **more,
+    }
