@@ -17,7 +17,9 @@ def migrate(stack: Stack) -> None:
         env = stack.service_env(service)
         result = subprocess.run(
             [sys.executable, "-m", "ticketing_common.migrations", service],
-            env={**_base_env(), **env}, capture_output=True, text=True,
+            env={**_base_env(), **env},
+            capture_output=True,
+            text=True,
         )
         if result.returncode != 0:
             raise SystemExit(f"migrating {service} failed:\n{result.stdout}\n{result.stderr}")

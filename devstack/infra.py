@@ -49,9 +49,22 @@ def ensure_redis() -> None:
     print("starting Redis")
     subprocess.run(
         [
-            "redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "-::1",
-            "--port", "6379", "--save", "", "--appendonly", "no", "--dir", "/var/lib/redis",
-            "--logfile", "/var/log/redis/ci.log",
+            "redis-server",
+            "--daemonize",
+            "yes",
+            "--bind",
+            "127.0.0.1",
+            "-::1",
+            "--port",
+            "6379",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            "/var/lib/redis",
+            "--logfile",
+            "/var/log/redis/ci.log",
         ],
         check=True,
     )
@@ -70,7 +83,10 @@ def psql(sql: str) -> str:
     runner = ["runuser", "-u", "postgres", "--"] if shutil.which("runuser") else []
     result = subprocess.run(
         [*runner, "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", "postgres", "-At"],
-        input=sql, text=True, capture_output=True, check=False,
+        input=sql,
+        text=True,
+        capture_output=True,
+        check=False,
     )
     if result.returncode != 0:
         raise SystemExit(f"psql failed: {result.stderr.strip()}")
@@ -88,7 +104,7 @@ END $$;"""
     for service in SERVICES:
         db = stack.database(service)
         statements.append(
-            f"SELECT 'CREATE DATABASE {db} OWNER {DB_ROLE}' "
+            f"SELECT 'CREATE DATABASE {db} OWNER {DB_ROLE}' "  # noqa: S608 - our own names
             f"WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '{db}')\\gexec"
         )
     psql("\n".join(statements) + "\n")
@@ -97,11 +113,13 @@ END $$;"""
 def ensure_vhost(stack: Stack) -> None:
     if stack.vhost == "/":
         return
-    subprocess.run(["rabbitmqctl", "-q", "add_vhost", stack.vhost], check=False,
-                   capture_output=True)
+    subprocess.run(
+        ["rabbitmqctl", "-q", "add_vhost", stack.vhost], check=False, capture_output=True
+    )
     subprocess.run(
         ["rabbitmqctl", "-q", "set_permissions", "-p", stack.vhost, "guest", ".*", ".*", ".*"],
-        check=True, capture_output=True,
+        check=True,
+        capture_output=True,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 import httpx
 
 from devstack.config import SERVICES, Stack
+
 
 def pid_alive(pid: int) -> bool:
     try:
@@ -58,13 +60,29 @@ def start_service(stack: Stack, service: str, replica: int) -> int:
     env.pop("PYTHONPATH", None)
     log = open(stack.log_dir / f"{service}-{replica}.log", "ab")  # noqa: SIM115 - handed to child
     cmd = [
-        sys.executable, "-m", "uvicorn", f"{service}.app:create_app", "--factory",
-        "--host", "127.0.0.1", "--port", str(stack.service_port(service, replica)),
-        "--loop", "uvloop", "--http", "httptools", "--no-access-log",
-        "--timeout-graceful-shutdown", "10",
+        sys.executable,
+        "-m",
+        "uvicorn",
+        f"{service}.app:create_app",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(stack.service_port(service, replica)),
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--no-access-log",
+        "--timeout-graceful-shutdown",
+        "10",
     ]
     proc = subprocess.Popen(
-        cmd, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        cmd,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
         start_new_session=True,
     )
     pid_file(stack, service, replica).write_text(str(proc.pid))
@@ -86,10 +104,8 @@ def stop_pid(pid: int, timeout: float = 15.0) -> None:
 
 
 def _reap(pid: int) -> None:
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def stop_service(stack: Stack, service: str, replica: int) -> bool:

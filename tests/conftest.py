@@ -28,7 +28,7 @@ from devstack.config import TEST_SMTP_PORT, stack_named
 TEST_STACK = stack_named("test")
 GATEWAY_URL = os.environ.get("TEST_GATEWAY_URL", TEST_STACK.gateway_url)
 ADMIN_EMAIL = "admin@example.com"
-ADMIN_PASSWORD = "Admin-Password-1"  # noqa: S105 - the test stack's seeded admin
+ADMIN_PASSWORD = "Admin-Password-1"
 
 _address_counter = itertools.count(1)
 
@@ -65,9 +65,16 @@ def new_client() -> Any:
 
 @pytest.fixture(scope="session")
 def service_urls() -> dict[str, str]:
-    return {name: TEST_STACK.service_url(name) for name in
-            ("auth_service", "booking_service", "event_service", "payment_service",
-             "notification_service")}
+    return {
+        name: TEST_STACK.service_url(name)
+        for name in (
+            "auth_service",
+            "booking_service",
+            "event_service",
+            "payment_service",
+            "notification_service",
+        )
+    }
 
 
 @dataclass
@@ -81,13 +88,15 @@ class Mailbox:
     def matching(self, to: str, subject_contains: str = "") -> list[EmailMessage]:
         with self.lock:
             return [
-                m for m in self.messages
+                m
+                for m in self.messages
                 if to.lower() in str(m.get("To", "")).lower()
                 and subject_contains.lower() in str(m.get("Subject", "")).lower()
             ]
 
-    async def wait_for(self, to: str, subject_contains: str = "", timeout: float = 30.0,
-                       count: int = 1) -> list[EmailMessage]:
+    async def wait_for(
+        self, to: str, subject_contains: str = "", timeout: float = 30.0, count: int = 1
+    ) -> list[EmailMessage]:
         deadline = time.monotonic() + timeout
         while True:
             found = self.matching(to, subject_contains)
@@ -105,7 +114,7 @@ class _Handler:
     def __init__(self, mailbox: Mailbox) -> None:
         self.mailbox = mailbox
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.mailbox.down:
             return "421 service not available, try again later"
         message = message_from_bytes(envelope.content, policy=policy.default)

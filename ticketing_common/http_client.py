@@ -25,7 +25,9 @@ class InternalClient:
     ``idempotent=True`` because the callee deduplicates them).
     """
 
-    def __init__(self, settings: ServiceSettings, transport: httpx.AsyncBaseTransport | None = None):
+    def __init__(
+        self, settings: ServiceSettings, transport: httpx.AsyncBaseTransport | None = None
+    ):
         self._settings = settings
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(settings.internal_http_timeout_seconds, connect=2.0),

@@ -9,11 +9,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 HTTP_REQUESTS = Counter(
-    "http_requests_total", "HTTP requests by method, route template and status",
+    "http_requests_total",
+    "HTTP requests by method, route template and status",
     ["method", "path", "status"],
 )
 HTTP_DURATION = Histogram(
-    "http_request_duration_seconds", "HTTP request latency by method and route template",
+    "http_request_duration_seconds",
+    "HTTP request latency by method and route template",
     ["method", "path"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import sys
+
 from alembic import command, context
 from alembic.config import Config
 from sqlalchemy import MetaData, text
@@ -51,7 +52,9 @@ def run_env(target_metadata: MetaData) -> None:
             compare_type=True,
         )
         with context.begin_transaction():
-            connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK_ID})
+            connection.execute(
+                text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK_ID}
+            )
             context.run_migrations()
 
     async def run_async() -> None:

@@ -4,24 +4,42 @@ from __future__ import annotations
 
 from typing import Any
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
 
 from ticketing_common.settings import ServiceSettings
 
+MAX_CONNECTIONS = 64
+POOL_WAIT_SECONDS = 5
+# redis-py's cluster client has no blocking pool: past this many connections to one node
+# a command fails at once, so the bound sits well above any burst one process sees.
+CLUSTER_MAX_CONNECTIONS_PER_NODE = 1024
+
 
 def create_redis(settings: ServiceSettings) -> Any:
-    """Return ``Redis`` or ``RedisCluster`` (same command API) as the settings ask."""
+    """Return ``Redis`` or ``RedisCluster`` (same command API) as the settings ask.
+
+    The single-node pool is a blocking one: under a burst (an on-sale sends hundreds of
+    requests into one process at once) a command waits up to ``POOL_WAIT_SECONDS`` for a
+    free connection instead of failing with "Too many connections".
+    """
     host, _, port = settings.redis_addr.partition(":")
     if settings.redis_cluster:
-        return RedisCluster(host=host, port=int(port or 6379), decode_responses=True)
-    return Redis(
+        return RedisCluster(
+            host=host,
+            port=int(port or 6379),
+            decode_responses=True,
+            max_connections=CLUSTER_MAX_CONNECTIONS_PER_NODE,
+        )
+    pool = BlockingConnectionPool(
         host=host,
         port=int(port or 6379),
         db=settings.redis_db,
         decode_responses=True,
-        max_connections=64,
+        max_connections=MAX_CONNECTIONS,
+        timeout=POOL_WAIT_SECONDS,
         socket_timeout=5,
         socket_connect_timeout=2,
         health_check_interval=30,
     )
+    return Redis.from_pool(pool)

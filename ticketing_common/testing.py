@@ -28,39 +28,62 @@ PYTEST_VHOST = "ticketing_pytest"
 
 def _psql(sql: str) -> None:
     subprocess.run(
-        ["runuser", "-u", "postgres", "--", "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1",
-         "-d", "postgres"],
-        input=sql, text=True, check=True, capture_output=True,
+        [
+            "runuser",
+            "-u",
+            "postgres",
+            "--",
+            "psql",
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-d",
+            "postgres",
+        ],
+        input=sql,
+        text=True,
+        check=True,
+        capture_output=True,
     )
 
 
 def _ensure_vhost() -> None:
-    subprocess.run(["rabbitmqctl", "-q", "add_vhost", PYTEST_VHOST], capture_output=True,
-                   check=False)
+    subprocess.run(
+        ["rabbitmqctl", "-q", "add_vhost", PYTEST_VHOST], capture_output=True, check=False
+    )
     subprocess.run(
         ["rabbitmqctl", "-q", "set_permissions", "-p", PYTEST_VHOST, "guest", ".*", ".*", ".*"],
-        capture_output=True, check=True,
+        capture_output=True,
+        check=True,
     )
 
 
-def fresh_database(service: str, settings_cls: type[ServiceSettings], **overrides: Any
-                   ) -> ServiceSettings:
+def fresh_database(
+    service: str, settings_cls: type[ServiceSettings], **overrides: Any
+) -> ServiceSettings:
     """Drop and recreate ``<db>_pytest``, migrate it to head; return settings pointing at it."""
     base = settings_cls()
     db_name = base.db_name + PYTEST_DB_SUFFIX
-    _psql(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE);\n'
-          f'CREATE DATABASE "{db_name}" OWNER ticketing;\n')
+    _psql(
+        f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE);\n'
+        f'CREATE DATABASE "{db_name}" OWNER ticketing;\n'
+    )
     _ensure_vhost()
     settings = settings_cls(
-        DB_NAME=db_name, REDIS_DB=PYTEST_REDIS_DB, RABBITMQ_VHOST=PYTEST_VHOST, APP_ENV="test",
+        DB_NAME=db_name,
+        REDIS_DB=PYTEST_REDIS_DB,
+        RABBITMQ_VHOST=PYTEST_VHOST,
+        APP_ENV="test",
         **overrides,
     )
     upgrade(service, settings)
     return settings
 
 
-async def truncate_all(settings: ServiceSettings, metadata: MetaData,
-                       extra_tables: tuple[str, ...] = ()) -> None:
+async def truncate_all(
+    settings: ServiceSettings, metadata: MetaData, extra_tables: tuple[str, ...] = ()
+) -> None:
     """Empty every table of the service (and ``extra_tables``) in one statement."""
     names = [t.name for t in metadata.sorted_tables] + list(extra_tables)
     if not names:
@@ -69,9 +92,11 @@ async def truncate_all(settings: ServiceSettings, metadata: MetaData,
     try:
         async with engine.begin() as conn:
             existing = set(
-                (await conn.execute(text(
-                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
-                ))).scalars()
+                (
+                    await conn.execute(
+                        text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+                    )
+                ).scalars()
             )
             names = [n for n in names if n in existing]
             if names:

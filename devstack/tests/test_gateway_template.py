@@ -1,4 +1,4 @@
-"""The gateway template renders for both local processes and docker-compose, and nginx accepts it."""
+"""The gateway template renders for local processes and docker-compose; nginx accepts both."""
 
 from __future__ import annotations
 
@@ -51,7 +51,8 @@ def test_rendered_gateway_passes_nginx_config_check(tmp_path: Path, flavour: str
     )
     result = subprocess.run(
         [gateway.nginx_binary(), "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stderr
 

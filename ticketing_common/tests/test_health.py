@@ -34,13 +34,38 @@ def private_postgres() -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
     data = Path(tempfile.mkdtemp(prefix="pg-readyz-"))
     shutil.chown(data, "postgres", "postgres")
     as_postgres = ["runuser", "-u", "postgres", "--"]
-    subprocess.run([*as_postgres, str(PG_BIN / "initdb"), "-A", "trust", "-U", "postgres",
-                    "-D", str(data / "db")], check=True, capture_output=True)
+    subprocess.run(
+        [
+            *as_postgres,
+            str(PG_BIN / "initdb"),
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "-D",
+            str(data / "db"),
+        ],
+        check=True,
+        capture_output=True,
+    )
     port = _free_port()
     server = subprocess.Popen(
-        [*as_postgres, str(PG_BIN / "postgres"), "-D", str(data / "db"), "-p", str(port),
-         "-k", str(data), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            *as_postgres,
+            str(PG_BIN / "postgres"),
+            "-D",
+            str(data / "db"),
+            "-p",
+            str(port),
+            "-k",
+            str(data),
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            "fsync=off",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 30
     while True:
@@ -64,8 +89,12 @@ async def test_killing_postgres_makes_readyz_name_the_database_while_healthz_sta
 ):
     port, server = private_postgres
     settings = ServiceSettings(
-        service_name="readyz_probe", DB_PORT=port, DB_USER="postgres", DB_PASSWORD="",
-        DB_NAME="postgres", APP_ENV="test",
+        service_name="readyz_probe",
+        DB_PORT=port,
+        DB_USER="postgres",
+        DB_PASSWORD="",
+        DB_NAME="postgres",
+        APP_ENV="test",
     )
     app = create_service_app(settings=settings, routers=[APIRouter()])
     async with running_app(app) as client:
@@ -91,8 +120,9 @@ async def test_killing_postgres_makes_readyz_name_the_database_while_healthz_sta
 
 
 async def test_readyz_names_rabbitmq_when_the_broker_port_is_dead():
-    settings = ServiceSettings(service_name="readyz_probe", RABBITMQ_PORT=_free_port(),
-                               DB_NAME="postgres", APP_ENV="test")
+    settings = ServiceSettings(
+        service_name="readyz_probe", RABBITMQ_PORT=_free_port(), DB_NAME="postgres", APP_ENV="test"
+    )
     app = create_service_app(settings=settings, routers=[APIRouter()])
     async with running_app(app) as client:
         response = await client.get("/readyz")

@@ -7,7 +7,7 @@ from datetime import timedelta
 import httpx
 import jwt
 import pytest
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from ticketing_common.app import create_service_app
@@ -59,9 +59,13 @@ async def boom() -> None:
 
 
 def access_token(role: str = "user", user_id: int = 7, **kw: object) -> str:
-    token, _ = issue_token(secret=SETTINGS.jwt_secret, user_id=user_id, role=role,
-                           token_type=str(kw.pop("token_type", "access")),
-                           ttl=kw.pop("ttl", timedelta(minutes=15)))  # type: ignore[arg-type]
+    token, _ = issue_token(
+        secret=SETTINGS.jwt_secret,
+        user_id=user_id,
+        role=role,
+        token_type=str(kw.pop("token_type", "access")),
+        ttl=kw.pop("ttl", timedelta(minutes=15)),
+    )  # type: ignore[arg-type]
     return token
 
 
@@ -77,8 +81,9 @@ def bearer(token: str) -> dict[str, str]:
 
 
 async def test_malformed_json_is_a_400_with_an_error_message(client: httpx.AsyncClient):
-    response = await client.post("/seats/1", content=b"{not json",
-                                 headers={"Content-Type": "application/json"})
+    response = await client.post(
+        "/seats/1", content=b"{not json", headers={"Content-Type": "application/json"}
+    )
     assert response.status_code == 400
     assert response.json()["error"].startswith("invalid request")
 
@@ -95,8 +100,11 @@ async def test_validation_errors_are_400_and_name_the_field(client: httpx.AsyncC
 async def test_domain_error_keeps_its_status_and_details(client: httpx.AsyncClient):
     response = await client.post("/seats/1", json={"seat_id": "vip-1-1", "count": 1})
     assert response.status_code == 409
-    assert response.json() == {"error": "seat vip-1-1 is taken", "code": "conflict",
-                               "details": {"seat_ids": ["vip-1-1"]}}
+    assert response.json() == {
+        "error": "seat vip-1-1 is taken",
+        "code": "conflict",
+        "details": {"seat_ids": ["vip-1-1"]},
+    }
 
 
 async def test_unknown_route_and_wrong_method_are_json(client: httpx.AsyncClient):
@@ -123,11 +131,32 @@ async def test_valid_access_token_identifies_the_caller(client: httpx.AsyncClien
         "not-a-jwt",
         access_token(token_type="refresh"),
         access_token(ttl=timedelta(seconds=-5)),
-        jwt.encode({"sub": "1", "user_id": 1, "role": "admin", "type": "access", "iat": 1,
-                    "exp": 9_999_999_999, "jti": "x"}, "wrong-secret-wrong-secret-wrong-secret",
-                   algorithm="HS256"),
-        jwt.encode({"sub": "1", "user_id": 1, "role": "admin", "type": "access", "iat": 1,
-                    "exp": 9_999_999_999, "jti": "x"}, None, algorithm="none"),
+        jwt.encode(
+            {
+                "sub": "1",
+                "user_id": 1,
+                "role": "admin",
+                "type": "access",
+                "iat": 1,
+                "exp": 9_999_999_999,
+                "jti": "x",
+            },
+            "wrong-secret-wrong-secret-wrong-secret",
+            algorithm="HS256",
+        ),
+        jwt.encode(
+            {
+                "sub": "1",
+                "user_id": 1,
+                "role": "admin",
+                "type": "access",
+                "iat": 1,
+                "exp": 9_999_999_999,
+                "jti": "x",
+            },
+            None,
+            algorithm="none",
+        ),
         access_token(role="superuser"),
     ],
     ids=["garbage", "refresh-as-access", "expired", "bad-signature", "alg-none", "bad-role"],
@@ -154,8 +183,7 @@ async def test_internal_routes_need_the_service_token(client: httpx.AsyncClient)
     assert (await client.get("/internal/ping")).status_code == 401
     wrong = await client.get("/internal/ping", headers={"X-Service-Token": "guess"})
     assert wrong.status_code == 401
-    right = await client.get("/internal/ping",
-                             headers={"X-Service-Token": SETTINGS.service_token})
+    right = await client.get("/internal/ping", headers={"X-Service-Token": SETTINGS.service_token})
     assert right.json() == {"pong": "yes"}
 
 
@@ -165,7 +193,8 @@ async def test_metrics_use_route_templates_not_raw_paths(client: httpx.AsyncClie
     text = (await client.get("/metrics")).text
     assert 'http_requests_total{method="POST",path="/seats/{event_id}",status="200"}' in text
     assert 'path="unmatched"' in text
-    assert "123456" not in text and "9876" not in text
+    assert "123456" not in text
+    assert "9876" not in text
     assert "http_request_duration_seconds_bucket" in text
     assert "process_resident_memory_bytes" in text
 
@@ -180,6 +209,11 @@ async def test_request_id_is_echoed_or_created(client: httpx.AsyncClient):
 def test_production_refuses_development_secrets():
     with pytest.raises(ValueError, match="JWT_SECRET"):
         ServiceSettings(APP_ENV="production")
-    ServiceSettings(APP_ENV="production", JWT_SECRET="a" * 40, JWT_REFRESH_SECRET="b" * 40,
-                    SERVICE_TOKEN="c" * 40, PAYMENT_WEBHOOK_SECRET="d" * 40,
-                    TICKET_SIGNING_SECRET="e" * 40)
+    ServiceSettings(
+        APP_ENV="production",
+        JWT_SECRET="a" * 40,
+        JWT_REFRESH_SECRET="b" * 40,
+        SERVICE_TOKEN="c" * 40,
+        PAYMENT_WEBHOOK_SECRET="d" * 40,
+        TICKET_SIGNING_SECRET="e" * 40,
+    )
