@@ -1,13 +1,83 @@
-"""notification_service application factory (`uvicorn --factory notification_service.app:create_app`)."""
+"""notification_service application factory.
+
+Run with ``uvicorn --factory notification_service.app:create_app``.
+"""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
+import httpx
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from notification_service.api import router
+from notification_service.consumers import SUBSCRIPTIONS
+from notification_service.mailer import create_mailer
+from notification_service.service import Notifier
 from notification_service.settings import NotificationSettings, get_settings
-from ticketing_common.app import create_service_app
+from ticketing_common.app import Lifecycle, create_service_app
+from ticketing_common.db import create_sessionmaker
+from ticketing_common.http_client import InternalClient
+from ticketing_common.messaging import MessagingSettings, messaging_lifecycle
 
 
-def create_app(settings: NotificationSettings | None = None) -> FastAPI:
-    return create_service_app(settings=settings or get_settings(), routers=[router])
+def _notifier(settings: NotificationSettings, messaging: MessagingSettings) -> Lifecycle:
+    """Delivery state commits on a small pool of its own: the consumer's inbox transaction
+    holds one of the app pool's connections for the whole handler, so taking a second one
+    from the same pool could starve every handler at once under load."""
+
+    @contextlib.asynccontextmanager
+    async def lifecycle(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_async_engine(
+            settings.database_url, pool_size=5, max_overflow=5, pool_pre_ping=True
+        )
+        app.state.notifier = Notifier(
+            sessionmaker=create_sessionmaker(engine),
+            mailer=create_mailer(settings),
+            settings=settings,
+            messaging=messaging,
+        )
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    return lifecycle
+
+
+def _internal_client_over(transport: httpx.AsyncBaseTransport) -> Lifecycle:
+    """Send internal calls through ``transport`` (tests run the other services in-process)."""
+
+    @contextlib.asynccontextmanager
+    async def lifecycle(app: FastAPI) -> AsyncIterator[None]:
+        await app.state.http.aclose()
+        app.state.http = InternalClient(app.state.settings, transport=transport)
+        yield
+
+    return lifecycle
+
+
+def create_app(
+    settings: NotificationSettings | None = None,
+    *,
+    messaging: MessagingSettings | None = None,
+    internal_transport: httpx.AsyncBaseTransport | None = None,
+) -> FastAPI:
+    settings = settings or get_settings()
+    messaging = messaging or MessagingSettings()
+    lifecycles: list[Lifecycle] = []
+    if internal_transport is not None:
+        lifecycles.append(_internal_client_over(internal_transport))
+    lifecycles += [
+        _notifier(settings, messaging),
+        messaging_lifecycle(subscriptions=SUBSCRIPTIONS, relay=False, config=messaging),
+    ]
+    return create_service_app(
+        settings=settings,
+        routers=[router],
+        description="Emails (verification, password reset, tickets, cancellations, refunds) "
+        "and PDF tickets with signed QR codes.",
+        lifecycles=lifecycles,
+    )

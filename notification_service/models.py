@@ -2,13 +2,75 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import datetime
+from enum import StrEnum
 from typing import Any, ClassVar
 
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Identity,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from ticketing_common.db import TYPE_ANNOTATION_MAP, service_metadata
+from ticketing_common.db import TYPE_ANNOTATION_MAP, TimestampMixin, service_metadata
 
 
 class Base(DeclarativeBase):
     metadata = service_metadata()
     type_annotation_map: ClassVar[dict[Any, Any]] = TYPE_ANNOTATION_MAP
+
+
+class NotificationType(StrEnum):
+    EMAIL_VERIFICATION = "email_verification"
+    PASSWORD_RESET = "password_reset"  # noqa: S105 - a message type, not a secret
+    BOOKING_CONFIRMED = "booking_confirmed"
+    BOOKING_CANCELLED = "booking_cancelled"
+    REFUND_REQUESTED = "refund_requested"
+    PAYMENT_REFUNDED = "payment_refunded"
+
+
+class NotificationStatus(StrEnum):
+    """``pending`` → ``sending`` → ``sent``; a failed try goes to ``retrying`` (and back
+    to ``sending`` on the next one) until the budget is spent and it becomes ``failed``."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    RETRYING = "retrying"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class Notification(TimestampMixin, Base):
+    """One email the service owes someone, keyed by the message that asked for it."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        UniqueConstraint("message_id", "type", name="uq_notifications_message_id_type"),
+        CheckConstraint(
+            "status IN ('pending', 'sending', 'retrying', 'sent', 'failed')", name="status"
+        ),
+        CheckConstraint("attempts >= 0", name="attempts_not_negative"),
+        Index("ix_notifications_user_id_created_at", "user_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    message_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    type: Mapped[str] = mapped_column(String(50))
+    user_id: Mapped[int | None] = mapped_column(BigInteger)
+    booking_id: Mapped[int | None] = mapped_column(BigInteger)
+    recipient: Mapped[str | None] = mapped_column(String(320))
+    subject: Mapped[str | None] = mapped_column(String(300))
+    status: Mapped[str] = mapped_column(String(20), default=NotificationStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    email_message_id: Mapped[str | None] = mapped_column(String(300))
+    lease_until: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 
 from pydantic import Field
 
@@ -13,6 +14,19 @@ class NotificationSettings(ServiceSettings):
     service_name: str = "notification_service"
     port: int = Field(3005, alias="PORT")
     db_name: str = Field("notification_db", alias="DB_NAME")
+
+    # SMTP (the original's names). Without SMTP_HOST every email is written as an .eml
+    # file under MAIL_DIR instead, so a developer can read codes without a mail server.
+    smtp_host: str | None = Field(None, alias="SMTP_HOST")
+    smtp_port: int = Field(587, alias="SMTP_PORT")
+    smtp_email: str = Field("no-reply@ticketing.local", alias="SMTP_EMAIL")
+    smtp_password: str | None = Field(None, alias="SMTP_PASSWORD")
+    smtp_timeout_seconds: float = Field(15.0, alias="SMTP_TIMEOUT_SECONDS")
+    mail_from_name: str = Field("Ticketing", alias="MAIL_FROM_NAME")
+    mail_dir: Path = Field(Path(".run/mail"), alias="MAIL_DIR")
+
+    # Trusted CA bundle for the SMTP server's certificate (a private CA); system CAs if unset.
+    smtp_ca_file: str | None = Field(None, alias="SMTP_CA_FILE")
 
 
 @lru_cache

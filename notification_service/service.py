@@ -1,0 +1,401 @@
+"""Notification rules: deliver each email once, keep a log of it, serve tickets.
+
+Delivery of one notification (one email owed because of one message):
+
+1. ``pending`` row, unique per ``(message_id, type)``, created on first sight;
+2. *claim* it (``sending``, attempts + 1, a lease) in a short transaction of its own, so
+   two deliveries of the same message can never send at once, and a replica that died
+   mid-send only blocks it until the lease runs out;
+3. gather the details, render and send;
+4. ``sent`` right after the server's 250, committed at once, again in its own transaction;
+   a redelivered message then finds it sent and does nothing. A failed try is recorded
+   (``retrying`` with the error) and raised so the messaging layer retries with back-off;
+   once the budget is spent, or the server refused the message for good, it is ``failed``
+   and the message is dead-lettered.
+
+These state changes commit on their own rather than in the consumer's inbox transaction
+because a failed try must stay recorded although that transaction rolls back.
+
+Known window: if the process dies after the SMTP server accepted the message but before
+step 4 committed, the next try sends it again. The Message-ID header is derived from the
+message id and type, so the copies are the same message to any mail system that dedups.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from prometheus_client import Counter
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from notification_service import emails
+from notification_service.details import (
+    BookingDetails,
+    EventDetails,
+    fetch_booking,
+    fetch_event,
+    fetch_user,
+)
+from notification_service.emails import RenderedEmail
+from notification_service.mailer import Mailer, MailRejected, build_message, sender_domain
+from notification_service.models import Notification, NotificationStatus, NotificationType
+from notification_service.settings import NotificationSettings
+from notification_service.tickets import (
+    TicketDetails,
+    TicketSeat,
+    render_ticket_pdf,
+    sign_ticket_reference,
+)
+from ticketing_common.db import utcnow
+from ticketing_common.errors import Conflict, Forbidden
+from ticketing_common.http_client import InternalClient
+from ticketing_common.messaging import MessagingSettings
+from ticketing_common.messaging.contracts import (
+    BookingCancelled,
+    BookingConfirmed,
+    PaymentRefunded,
+    RefundRequested,
+)
+from ticketing_common.security import Principal
+
+logger = logging.getLogger("notification.service")
+
+EMAILS = Counter(
+    "notification_emails_total",
+    "Email delivery tries by notification type and outcome",
+    ["type", "outcome"],
+)
+
+_ERROR_LIMIT = 2000
+_SUBJECT_LIMIT = 300
+
+
+class DeliveryRetry(Exception):
+    """This try failed for a reason that may pass (SMTP down, a detail unavailable)."""
+
+
+class DeliveryAbandoned(Exception):
+    """The notification is marked failed: retrying will not help or the budget is spent."""
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingEmail:
+    recipient: str
+    email: RenderedEmail
+
+
+Compose = Callable[[], Awaitable[OutgoingEmail]]
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationKey:
+    message_id: uuid.UUID
+    type: NotificationType
+    user_id: int | None = None
+    booking_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Notifier:
+    """What delivering needs: its own transactions, the mailer and the settings."""
+
+    sessionmaker: async_sessionmaker[AsyncSession]
+    mailer: Mailer
+    settings: NotificationSettings
+    messaging: MessagingSettings
+
+    @property
+    def lease(self) -> timedelta:
+        """Longer than any one try may run (the consumer times handlers out), so a live
+        try is never taken over, while a crashed one frees the notification soon."""
+        return timedelta(seconds=self.messaging.handler_timeout + 15)
+
+
+def email_message_id(key: NotificationKey, settings: NotificationSettings) -> str:
+    """Deterministic per notification, so downstream systems can spot a duplicate."""
+    return f"<{key.type.value}.{key.message_id}@{sender_domain(settings)}>"
+
+
+async def _claim(notifier: Notifier, key: NotificationKey) -> Notification | None:
+    """Create the row if new and take it for one try; ``None`` if it needs no try now."""
+    matches = (Notification.message_id == key.message_id) & (Notification.type == key.type)
+    claimable = or_(
+        Notification.status.in_([NotificationStatus.PENDING, NotificationStatus.RETRYING]),
+        (Notification.status == NotificationStatus.SENDING)
+        & (Notification.lease_until < func.now()),
+    )
+    async with notifier.sessionmaker.begin() as session:
+        await session.execute(
+            insert(Notification)
+            .values(
+                message_id=key.message_id,
+                type=key.type.value,
+                user_id=key.user_id,
+                booking_id=key.booking_id,
+                status=NotificationStatus.PENDING,
+                attempts=0,
+                created_at=utcnow(),
+                updated_at=utcnow(),
+            )
+            .on_conflict_do_nothing(constraint="uq_notifications_message_id_type")
+        )
+        claimed = (
+            await session.execute(
+                update(Notification)
+                .where(matches, claimable)
+                .values(
+                    status=NotificationStatus.SENDING,
+                    attempts=Notification.attempts + 1,
+                    lease_until=func.now() + notifier.lease,
+                    updated_at=utcnow(),
+                )
+                .returning(Notification)
+            )
+        ).scalar_one_or_none()
+        if claimed is not None:
+            return claimed
+        status = (await session.execute(select(Notification.status).where(matches))).scalar_one()
+    if status == NotificationStatus.SENDING:
+        raise DeliveryRetry("another delivery of this notification is in progress")
+    logger.info(
+        "notification already %s; nothing to do",
+        status,
+        extra={"message_id": str(key.message_id), "type": key.type.value},
+    )
+    return None
+
+
+async def _record(notifier: Notifier, notification_id: int, **values: object) -> None:
+    async with notifier.sessionmaker.begin() as session:
+        await session.execute(
+            update(Notification)
+            .where(Notification.id == notification_id)
+            .values(updated_at=utcnow(), lease_until=None, **values)
+        )
+
+
+async def deliver(
+    notifier: Notifier, key: NotificationKey, compose: Compose, *, last_try: bool
+) -> None:
+    """Send the email owed for ``key`` unless it already went out (see module docstring).
+
+    Raises :class:`DeliveryRetry` for a try worth repeating later and
+    :class:`DeliveryAbandoned` once the notification is marked failed (``last_try`` says
+    the messaging layer will not deliver the message again).
+    """
+    notification = await _claim(notifier, key)
+    if notification is None:
+        return
+    message_id = email_message_id(key, notifier.settings)
+    outgoing: OutgoingEmail | None = None
+    try:
+        outgoing = await compose()
+        await notifier.mailer.send(
+            build_message(
+                notifier.settings,
+                recipient=outgoing.recipient,
+                email=outgoing.email,
+                message_id=message_id,
+            )
+        )
+    except asyncio.CancelledError:
+        # Timed out or shutting down: free the notification for the redelivery at once.
+        await asyncio.shield(
+            _record(
+                notifier,
+                notification.id,
+                status=NotificationStatus.RETRYING,
+                last_error="the try was interrupted",
+            )
+        )
+        raise
+    except Exception as exc:
+        raise await _record_failure(notifier, notification, key, exc, outgoing, last_try) from exc
+    await _record(
+        notifier,
+        notification.id,
+        status=NotificationStatus.SENT,
+        sent_at=utcnow(),
+        last_error=None,
+        email_message_id=message_id,
+        **_addressing(outgoing),
+    )
+    EMAILS.labels(key.type.value, "sent").inc()
+    logger.info(
+        "email sent",
+        extra={
+            "notification_id": notification.id,
+            "type": key.type.value,
+            "recipient": outgoing.recipient,
+            "subject": outgoing.email.subject,
+        },
+    )
+
+
+def _addressing(outgoing: OutgoingEmail | None) -> dict[str, object]:
+    if outgoing is None:
+        return {}
+    return {"recipient": outgoing.recipient, "subject": outgoing.email.subject[:_SUBJECT_LIMIT]}
+
+
+async def _record_failure(
+    notifier: Notifier,
+    notification: Notification,
+    key: NotificationKey,
+    exc: Exception,
+    outgoing: OutgoingEmail | None,
+    last_try: bool,
+) -> Exception:
+    """Record a failed try; return the error to raise (retry, or abandoned)."""
+    error = f"{type(exc).__name__}: {exc}"[:_ERROR_LIMIT]
+    give_up = last_try or isinstance(exc, MailRejected)
+    status = NotificationStatus.FAILED if give_up else NotificationStatus.RETRYING
+    await _record(
+        notifier, notification.id, status=status, last_error=error, **_addressing(outgoing)
+    )
+    EMAILS.labels(key.type.value, "failed" if give_up else "retry").inc()
+    log_extra = {
+        "notification_id": notification.id,
+        "type": key.type.value,
+        "attempts": notification.attempts,
+        "error": error,
+    }
+    if give_up:
+        logger.error("notification failed for good", extra=log_extra)
+        return DeliveryAbandoned(f"notification {notification.id} failed: {error}")
+    logger.warning("notification try failed; will retry", extra=log_extra)
+    return DeliveryRetry(f"notification {notification.id} not sent yet: {error}")
+
+
+# -- what each message turns into ---------------------------------------------------------
+
+
+async def _recipient(http: InternalClient, settings: NotificationSettings, user_id: int) -> str:
+    return (await fetch_user(http, settings, user_id)).email
+
+
+def ticket_details(
+    booking: BookingConfirmed | BookingDetails, event: EventDetails
+) -> TicketDetails:
+    booking_id = booking.booking_id if isinstance(booking, BookingConfirmed) else booking.id
+    return TicketDetails(
+        booking_id=booking_id,
+        event_id=event.id,
+        event_title=event.title,
+        event_date=event.date,
+        venue=event.location,
+        seats=[
+            TicketSeat(s.seat_id, s.ticket_class, s.row, s.number, s.price) for s in booking.seats
+        ],
+        total_amount=booking.total_amount,
+        currency=booking.currency,
+    )
+
+
+async def render_ticket(details: TicketDetails, settings: NotificationSettings) -> bytes:
+    """The PDF for a booking (off the event loop: rendering is CPU work)."""
+    reference = sign_ticket_reference(
+        details.booking_id, details.event_id, settings.ticket_signing_secret
+    )
+    return await asyncio.to_thread(render_ticket_pdf, details, reference)
+
+
+async def ticket_email_for(
+    http: InternalClient, settings: NotificationSettings, booking: BookingConfirmed
+) -> OutgoingEmail:
+    recipient = await _recipient(http, settings, booking.user_id)
+    event = await fetch_event(http, settings, booking.event_id)
+    details = ticket_details(booking, event)
+    return OutgoingEmail(
+        recipient, emails.ticket_email(details, await render_ticket(details, settings))
+    )
+
+
+async def cancellation_email_for(
+    http: InternalClient, settings: NotificationSettings, cancelled: BookingCancelled
+) -> OutgoingEmail:
+    recipient = await _recipient(http, settings, cancelled.user_id)
+    event = await fetch_event(http, settings, cancelled.event_id)
+    return OutgoingEmail(
+        recipient,
+        emails.cancellation_email(
+            booking_id=cancelled.booking_id,
+            event_title=event.title,
+            seat_ids=cancelled.seat_ids,
+            reason=cancelled.reason,
+            refund_requested=cancelled.refund_requested,
+        ),
+    )
+
+
+async def refund_requested_email_for(
+    http: InternalClient, settings: NotificationSettings, refund: RefundRequested
+) -> OutgoingEmail:
+    recipient = await _recipient(http, settings, refund.user_id)
+    return OutgoingEmail(
+        recipient,
+        emails.refund_requested_email(
+            booking_id=refund.booking_id,
+            amount=refund.amount,
+            currency=refund.currency,
+        ),
+    )
+
+
+async def refund_processed_email_for(
+    http: InternalClient, settings: NotificationSettings, refunded: PaymentRefunded
+) -> OutgoingEmail:
+    recipient = await _recipient(http, settings, refunded.user_id)
+    return OutgoingEmail(
+        recipient,
+        emails.refund_processed_email(
+            booking_id=refunded.booking_id,
+            amount=refunded.amount,
+            currency=refunded.currency,
+        ),
+    )
+
+
+# -- what the API serves --------------------------------------------------------------------
+
+
+async def ticket_pdf(
+    http: InternalClient, settings: NotificationSettings, principal: Principal, booking_id: int
+) -> bytes:
+    """The ticket of a confirmed booking, for its owner or an admin.
+
+    404 before 403 before 409, so a stranger learns nothing about another's booking.
+    """
+    booking = await fetch_booking(http, settings, booking_id)
+    if booking.user_id != principal.user_id and not principal.is_admin:
+        raise Forbidden("only the booking's owner or an admin can download its ticket")
+    if booking.status != "confirmed":
+        raise Conflict(
+            f"booking {booking_id} is {booking.status}; a ticket exists only once it is confirmed",
+            details={"status": booking.status},
+        )
+    event = await fetch_event(http, settings, booking.event_id)
+    return await render_ticket(ticket_details(booking, event), settings)
+
+
+async def list_notifications(
+    session: AsyncSession, principal: Principal, *, limit: int, offset: int
+) -> tuple[list[Notification], int]:
+    """The caller's own notifications, newest first, with the total for the header."""
+    mine = Notification.user_id == principal.user_id
+    total = (await session.execute(select(func.count()).where(mine))).scalar_one()
+    rows = await session.execute(
+        select(Notification)
+        .where(mine)
+        .order_by(Notification.created_at.desc(), Notification.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return list(rows.scalars()), total

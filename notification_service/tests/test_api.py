@@ -1,0 +1,167 @@
+"""``/api/notifications``: the caller's notification log and the PDF ticket download."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from notification_service.tests.pdf import pdf_text, qr_codes
+from notification_service.tests.stack import Stack, User
+from notification_service.tickets import verify_ticket_reference
+
+
+@pytest.fixture(scope="module")
+async def confirmed(stack: Stack) -> tuple[User, dict[str, Any], dict[str, Any]]:
+    """A buyer with a paid booking whose ticket email has arrived."""
+    buyer = await stack.register("ticket-owner")
+    event = await stack.create_event(title="Sunset Sessions")
+    booking = await stack.book(buyer, event["id"], ["normal-1-1", "normal-1-2"])
+    await stack.pay(booking)
+    await stack.smtp.wait_for(buyer.email, "Your ticket")
+    return buyer, event, booking
+
+
+async def test_the_owner_downloads_the_ticket_of_a_confirmed_booking(
+    stack: Stack, confirmed: tuple[User, dict[str, Any], dict[str, Any]]
+) -> None:
+    buyer, _, booking = confirmed
+
+    response = await stack.notifications.get(
+        f"/api/notifications/tickets/{booking['id']}/pdf", headers=buyer.headers
+    )
+
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/pdf"
+    assert f"ticket-{booking['id']}.pdf" in response.headers["content-disposition"]
+    text = pdf_text(response.content)
+    assert "Sunset Sessions" in text
+    assert {"normal-1-1", "normal-1-2"} <= set(text.split())
+    [reference] = qr_codes(response.content)
+    assert (
+        verify_ticket_reference(reference, stack.settings.ticket_signing_secret).booking_id
+        == (booking["id"])
+    )
+
+
+async def test_the_download_is_the_same_ticket_as_the_email_attachment(
+    stack: Stack, confirmed: tuple[User, dict[str, Any], dict[str, Any]]
+) -> None:
+    buyer, _, booking = confirmed
+    [message] = stack.smtp.to(buyer.email, "Your ticket")
+    [attachment] = list(message.iter_attachments())
+
+    response = await stack.notifications.get(
+        f"/api/notifications/tickets/{booking['id']}/pdf", headers=buyer.headers
+    )
+
+    assert response.content == attachment.get_content()
+
+
+async def test_an_admin_may_download_anyones_ticket(
+    stack: Stack, confirmed: tuple[User, dict[str, Any], dict[str, Any]]
+) -> None:
+    _, _, booking = confirmed
+
+    response = await stack.notifications.get(
+        f"/api/notifications/tickets/{booking['id']}/pdf", headers=stack.admin.headers
+    )
+
+    assert response.status_code == 200
+    assert response.content.startswith(b"%PDF")
+
+
+async def test_another_users_ticket_is_forbidden(
+    stack: Stack, confirmed: tuple[User, dict[str, Any], dict[str, Any]]
+) -> None:
+    _, _, booking = confirmed
+    stranger = stack.token_holder()
+
+    response = await stack.notifications.get(
+        f"/api/notifications/tickets/{booking['id']}/pdf", headers=stranger.headers
+    )
+
+    assert response.status_code == 403
+    assert "owner" in response.json()["error"]
+
+
+async def test_an_unknown_booking_is_not_found(stack: Stack) -> None:
+    response = await stack.notifications.get(
+        "/api/notifications/tickets/987654321/pdf", headers=stack.admin.headers
+    )
+
+    assert response.status_code == 404
+    assert response.json()["error"] == "booking not found"
+
+
+async def test_a_booking_not_yet_paid_has_no_ticket(stack: Stack) -> None:
+    buyer = await stack.register("unpaid")
+    event = await stack.create_event()
+    booking = await stack.book(buyer, event["id"], ["vip-1-1"])
+
+    response = await stack.notifications.get(
+        f"/api/notifications/tickets/{booking['id']}/pdf", headers=buyer.headers
+    )
+
+    assert response.status_code == 409
+    assert response.json()["details"] == {"status": "pending"}
+
+
+@pytest.mark.parametrize("booking_id", ["0", "-3", "abc", str(2**63)])
+async def test_a_malformed_booking_id_is_a_bad_request(stack: Stack, booking_id: str) -> None:
+    response = await stack.notifications.get(
+        f"/api/notifications/tickets/{booking_id}/pdf", headers=stack.admin.headers
+    )
+
+    assert response.status_code == 400
+
+
+async def test_downloading_a_ticket_needs_a_token(stack: Stack) -> None:
+    response = await stack.notifications.get("/api/notifications/tickets/1/pdf")
+
+    assert response.status_code == 401
+
+
+async def test_the_log_lists_only_the_callers_own_notifications_newest_first(
+    stack: Stack, confirmed: tuple[User, dict[str, Any], dict[str, Any]]
+) -> None:
+    buyer, _, booking = confirmed
+    other = await stack.register("someone-else")
+
+    mine = await stack.notifications.get("/api/notifications", headers=buyer.headers)
+    theirs = await stack.notifications.get("/api/notifications", headers=other.headers)
+
+    assert mine.status_code == 200
+    assert mine.headers["x-total-count"] == "2"
+    listed = mine.json()["notifications"]
+    assert [(n["type"], n["status"]) for n in listed] == [
+        ("booking_confirmed", "sent"),
+        ("email_verification", "sent"),
+    ]
+    assert listed[0]["booking_id"] == booking["id"]
+    assert listed[0]["recipient"] == buyer.email
+    assert listed[0]["subject"].startswith("Your ticket for")
+    assert [n["type"] for n in theirs.json()["notifications"]] == ["email_verification"]
+
+
+async def test_the_log_pages_with_limit_and_offset(
+    stack: Stack, confirmed: tuple[User, dict[str, Any], dict[str, Any]]
+) -> None:
+    buyer, _, _ = confirmed
+
+    page = await stack.notifications.get(
+        "/api/notifications", params={"limit": 1, "offset": 1}, headers=buyer.headers
+    )
+    too_big = await stack.notifications.get(
+        "/api/notifications", params={"limit": 201}, headers=buyer.headers
+    )
+
+    assert page.headers["x-total-count"] == "2"
+    assert [n["type"] for n in page.json()["notifications"]] == ["email_verification"]
+    assert too_big.status_code == 400
+
+
+async def test_the_log_needs_a_token(stack: Stack) -> None:
+    response = await stack.notifications.get("/api/notifications")
+
+    assert response.status_code == 401

@@ -1,0 +1,276 @@
+"""Emails as the other services cause them: real apps, real RabbitMQ, real SMTP server."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+from email.message import EmailMessage
+
+import aio_pika
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from notification_service.models import Notification
+from notification_service.tests.pdf import pdf_text, qr_codes
+from notification_service.tests.stack import PASSWORD, Stack, code_in
+from notification_service.tickets import verify_ticket_reference
+from ticketing_common.messaging.contracts import (
+    BookedSeat,
+    BookingConfirmed,
+    EmailVerification,
+    PasswordReset,
+    PaymentRefunded,
+    RefundRequested,
+)
+from ticketing_common.messaging.topology import dead_letter_queue_name
+
+SEATS = ["vip-1-4", "vip-1-5", "normal-2-3"]
+
+
+def ticket_pdf(message: EmailMessage) -> bytes:
+    [attachment] = list(message.iter_attachments())
+    assert attachment.get_content_type() == "application/pdf"
+    content = attachment.get_content()
+    assert isinstance(content, bytes)
+    return content
+
+
+async def no_more_than(stack: Stack, recipient: str, subject: str, count: int) -> None:
+    """Give a duplicate time to show up, then check it did not."""
+    await asyncio.sleep(1.5)
+    assert len(stack.smtp.to(recipient, subject)) == count
+
+
+async def test_registering_delivers_a_verification_code_that_verifies_the_account(
+    stack: Stack,
+) -> None:
+    user = await stack.register()  # registers, reads the code from the email, verifies
+
+    me = await stack.auth.get("/api/auth/me", headers=user.headers)
+
+    assert me.status_code == 200
+    assert me.json()["user"]["is_verified"] is True
+
+
+async def test_forgot_password_delivers_a_code_that_resets_the_password(stack: Stack) -> None:
+    user = await stack.register()
+
+    response = await stack.auth.post("/api/auth/forgot-password", json={"email": user.email})
+    assert response.status_code == 200
+    [message] = await stack.smtp.wait_for(user.email, "Password reset code")
+    code = code_in(message, "Your password reset code")
+    reset = await stack.auth.post(
+        "/api/auth/reset-password",
+        json={"email": user.email, "code": code, "new_password": "Brand-New-Pass-7"},
+    )
+    login = await stack.auth.post(
+        "/api/auth/login", json={"email": user.email, "password": "Brand-New-Pass-7"}
+    )
+    old_login = await stack.auth.post(
+        "/api/auth/login", json={"email": user.email, "password": PASSWORD}
+    )
+
+    assert reset.status_code == 200, reset.text
+    assert login.status_code == 200, login.text
+    assert old_login.status_code == 401
+
+
+async def test_a_paid_booking_delivers_one_email_with_the_pdf_ticket(stack: Stack) -> None:
+    buyer = await stack.register()
+    event = await stack.create_event()
+    booking = await stack.book(buyer, event["id"], SEATS)
+
+    await stack.pay(booking)
+
+    [message] = await stack.smtp.wait_for(buyer.email, "Your ticket")
+    assert event["title"] in message["Subject"]
+    [attachment] = list(message.iter_attachments())
+    assert attachment.get_filename() == f"ticket-{booking['id']}.pdf"
+    text = pdf_text(ticket_pdf(message))
+    assert event["title"] in " ".join(text.split())
+    assert set(SEATS) <= set(text.split())
+    assert f"ETB {Decimal(booking['total_amount']):,.2f}" in text
+    [reference] = qr_codes(ticket_pdf(message))
+    signed = verify_ticket_reference(reference, stack.settings.ticket_signing_secret)
+    assert (signed.booking_id, signed.event_id) == (booking["id"], event["id"])
+    await no_more_than(stack, buyer.email, "Your ticket", 1)
+
+
+async def test_smtp_down_during_a_confirmation_then_up_delivers_exactly_one_email(
+    stack: Stack,
+) -> None:
+    buyer = await stack.register()
+    event = await stack.create_event()
+    booking = await stack.book(buyer, event["id"], ["vvip-1-1"])
+    stack.smtp.mode = "down"
+    refused_before = stack.smtp.refused
+
+    await stack.pay(booking)
+    while stack.smtp.refused == refused_before:  # bounded by the test timeout
+        await asyncio.sleep(0.05)
+    stack.smtp.mode = "accept"
+
+    await stack.smtp.wait_for(buyer.email, "Your ticket")
+    await no_more_than(stack, buyer.email, "Your ticket", 1)
+    listed = await stack.notifications.get("/api/notifications", headers=buyer.headers)
+    [ticket] = [n for n in listed.json()["notifications"] if n["type"] == "booking_confirmed"]
+    assert ticket["status"] == "sent"
+    assert ticket["attempts"] >= 2
+
+
+async def test_cancelling_a_booking_emails_the_buyer(stack: Stack) -> None:
+    buyer = await stack.register()
+    event = await stack.create_event()
+    booking = await stack.book(buyer, event["id"], ["normal-1-9"])
+
+    response = await stack.bookings.post(
+        f"/api/bookings/{booking['id']}/cancel", headers=buyer.headers
+    )
+
+    assert response.status_code == 200, response.text
+    [message] = await stack.smtp.wait_for(buyer.email, "was cancelled")
+    assert event["title"] in message["Subject"]
+    text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "normal-1-9" in text
+    assert f"BK-{booking['id']:08d}" in text
+
+
+async def test_a_payment_that_came_too_late_is_announced_as_a_refund(stack: Stack) -> None:
+    buyer = await stack.register()
+    late = RefundRequested(
+        booking_id=424_242,
+        user_id=buyer.id,
+        amount=Decimal("500.00"),
+        currency="ETB",
+        reason="booking_not_pending",
+    )
+    by_user = RefundRequested(
+        booking_id=434_343,
+        user_id=buyer.id,
+        amount=Decimal("100.00"),
+        currency="ETB",
+        reason="cancelled_by_user",
+    )
+
+    await stack.publish("refund_requested", by_user)
+    await stack.publish("refund_requested", late)
+    await stack.publish(
+        "payment_refunded",
+        PaymentRefunded(
+            payment_id=1,
+            booking_id=424_242,
+            user_id=buyer.id,
+            tx_ref="tx-late",
+            amount=Decimal("500.00"),
+            currency="ETB",
+            refunded_at=datetime.now(UTC),
+        ),
+    )
+
+    [requested] = await stack.smtp.wait_for(buyer.email, "will be refunded")
+    [processed] = await stack.smtp.wait_for(buyer.email, "has been processed")
+    assert "BK-00424242" in requested["Subject"]
+    assert "ETB 500.00" in requested.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "BK-00424242" in processed["Subject"]
+    await no_more_than(stack, buyer.email, "BK-00434343", 0)  # told by its cancellation email
+
+
+async def test_a_burst_on_several_queues_delivers_each_email_exactly_once(stack: Stack) -> None:
+    """Two queues with a full prefetch each: many handlers at once, every email once."""
+    expires = datetime(2030, 1, 1, tzinfo=UTC)
+    verifications = [f"burst-v-{uuid.uuid4().hex[:10]}@example.com" for _ in range(40)]
+    resets = [f"burst-r-{uuid.uuid4().hex[:10]}@example.com" for _ in range(40)]
+
+    await stack.publish_all(
+        [
+            (
+                "email_verification",
+                EmailVerification(
+                    user_id=900_000 + n, email=email, code=f"{n:06d}", expires_at=expires
+                ),
+            )
+            for n, email in enumerate(verifications)
+        ]
+        + [
+            (
+                "password_reset",
+                PasswordReset(
+                    user_id=950_000 + n, email=email, code=f"{n:06d}", expires_at=expires
+                ),
+            )
+            for n, email in enumerate(resets)
+        ]
+    )
+
+    for n, email in enumerate(verifications):
+        [message] = await stack.smtp.wait_for(email, "Verify your email", timeout=30)
+        assert code_in(message, "Your verification code") == f"{n:06d}"
+    for n, email in enumerate(resets):
+        [message] = await stack.smtp.wait_for(email, "Password reset code", timeout=30)
+        assert code_in(message, "Your password reset code") == f"{n:06d}"
+    await asyncio.sleep(1)
+    assert all(len(stack.smtp.to(email)) == 1 for email in verifications + resets)
+
+
+async def test_a_confirmation_for_an_unknown_user_is_retried_then_failed_and_dead_lettered(
+    stack: Stack, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    ghost_user_id = 987_654_321
+    message_id = await stack.publish(
+        "booking_confirmed",
+        BookingConfirmed(
+            booking_id=999_999,
+            user_id=ghost_user_id,
+            event_id=999_999,
+            hold_token="h",
+            seats=[
+                BookedSeat(
+                    seat_id="vip-1-1", ticket_class="vip", row=1, number=1, price=Decimal("250.00")
+                )
+            ],
+            total_amount=Decimal("250.00"),
+            currency="ETB",
+            confirmed_at=datetime.now(UTC),
+        ),
+    )
+
+    row = await _wait_for_status(sessionmaker, message_id, "failed")
+    parked = await _dead_lettered(stack, message_id)
+
+    assert row.attempts == 3
+    assert "user not found" in (row.last_error or "")
+    assert parked
+
+
+async def _wait_for_status(
+    sessionmaker: async_sessionmaker[AsyncSession], message_id: uuid.UUID, status: str
+) -> Notification:
+    for _ in range(200):
+        async with sessionmaker() as session:
+            row = (
+                await session.execute(
+                    select(Notification).where(Notification.message_id == message_id)
+                )
+            ).scalar_one_or_none()
+        if row is not None and row.status == status:
+            return row
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"notification of {message_id} never became {status}")
+
+
+async def _dead_lettered(stack: Stack, message_id: uuid.UUID) -> bool:
+    connection = await aio_pika.connect(stack.settings.rabbitmq_url)
+    async with connection:
+        channel = await connection.channel()
+        queue = await channel.get_queue(dead_letter_queue_name("notification_service"))
+        for _ in range(100):
+            message = await queue.get(fail=False)
+            if message is None:
+                await asyncio.sleep(0.05)
+                continue
+            await message.ack()
+            if message.message_id == str(message_id):
+                return True
+    return False
