@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import subprocess
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -48,15 +49,19 @@ def _psql(sql: str) -> None:
     )
 
 
-def _ensure_vhost() -> None:
-    subprocess.run(
-        ["rabbitmqctl", "-q", "add_vhost", PYTEST_VHOST], capture_output=True, check=False
-    )
-    subprocess.run(
-        ["rabbitmqctl", "-q", "set_permissions", "-p", PYTEST_VHOST, "guest", ".*", ".*", ".*"],
-        capture_output=True,
-        check=True,
-    )
+def _ensure_vhost(vhost: str = PYTEST_VHOST) -> None:
+    """Create the vhost and grant guest on it; retried, as rabbitmqctl races other runs."""
+    for attempt in range(5):
+        subprocess.run(["rabbitmqctl", "-q", "add_vhost", vhost], capture_output=True, check=False)
+        granted = subprocess.run(
+            ["rabbitmqctl", "-q", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"],
+            capture_output=True,
+            check=False,
+        )
+        if granted.returncode == 0:
+            return
+        time.sleep(0.5 * (attempt + 1))
+    raise RuntimeError(f"could not grant guest on vhost {vhost}: {granted.stderr!r}")
 
 
 def fresh_database(
