@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 need_pkgs=()
 have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-for pkg in postgresql redis-server rabbitmq-server nginx-light python3-venv curl prometheus; do
+for pkg in postgresql redis-server rabbitmq-server nginx-light python3-venv curl prometheus chromium chromium-driver docker-compose; do
   have "$pkg" || need_pkgs+=("$pkg")
 done
 # nginx from any flavour of the Debian package will do.
