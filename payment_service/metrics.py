@@ -1,0 +1,16 @@
+"""payment_service's business metrics (the HTTP ones come from the shared middleware)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter
+
+PAYMENTS = Counter(
+    "payments_total",
+    "Payments by outcome: initialized, success, failed, refunded",
+    ["outcome"],
+)
+PAYMENT_CALLBACKS = Counter(
+    "payment_callbacks_total",
+    "Provider callbacks by result: accepted, bad_signature, stale, unknown_payment",
+    ["result"],
+)
