@@ -2,12 +2,40 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
 from fastapi import FastAPI
 
 from auth_service.api import router
+from auth_service.consumers import SUBSCRIPTIONS
+from auth_service.passwords import password_hasher_lifecycle
+from auth_service.service import ensure_admin
 from auth_service.settings import AuthSettings, get_settings
 from ticketing_common.app import create_service_app
+from ticketing_common.messaging import messaging_lifecycle
+from ticketing_common.security import access_revocation_lifecycle
+
+DESCRIPTION = "Users, roles, JWT sessions, organizer approval and the audit log."
+
+
+@contextlib.asynccontextmanager
+async def admin_seed_lifecycle(app: FastAPI) -> AsyncIterator[None]:
+    """Make sure the admin from ``ADMIN_EMAIL``/``ADMIN_PASSWORD`` exists before serving."""
+    async with app.state.sessionmaker() as session, session.begin():
+        await ensure_admin(session, app.state.settings, app.state.passwords)
+    yield
 
 
 def create_app(settings: AuthSettings | None = None) -> FastAPI:
-    return create_service_app(settings=settings or get_settings(), routers=[router])
+    return create_service_app(
+        settings=settings or get_settings(),
+        routers=[router],
+        description=DESCRIPTION,
+        lifecycles=[
+            password_hasher_lifecycle,
+            access_revocation_lifecycle,
+            admin_seed_lifecycle,
+            messaging_lifecycle(subscriptions=SUBSCRIPTIONS),
+        ],
+    )

@@ -1,0 +1,131 @@
+"""``/api/auth/admin``: organizer approval, roles, users and the audit log (admins only)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Response
+from fastapi.responses import FileResponse
+
+from auth_service.api.deps import AuthServiceDep, PageDep, with_total
+from auth_service.documents import document_path
+from auth_service.models import UserStatus
+from auth_service.schemas import (
+    AdminActionResponse,
+    AdminUserOut,
+    AuditLogOut,
+    AuditLogsPage,
+    MessageResponse,
+    PendingOrganizersPage,
+    PromoteRequest,
+    RejectRequest,
+    UserIdRequest,
+    UsersPage,
+)
+from auth_service.service import AdminOutcome
+from ticketing_common.security import AdminUser, Role
+
+router = APIRouter(prefix="/api/auth/admin", tags=["admin"])
+
+UserIdPath = Annotated[int, Path(gt=0, lt=2**63)]
+_NO_NUL = r"^[^\x00]*$"
+
+
+def _action(outcome: AdminOutcome) -> AdminActionResponse:
+    return AdminActionResponse(
+        message=outcome.message, user=AdminUserOut.model_validate(outcome.user)
+    )
+
+
+@router.post("/promote", response_model=AdminActionResponse)
+async def promote(
+    body: PromoteRequest, admin: AdminUser, auth: AuthServiceDep
+) -> AdminActionResponse:
+    """Give a user the ``admin`` role (default) or make them an approved ``organizer``."""
+    return _action(await auth.promote(admin, body))
+
+
+@router.post("/approve", response_model=AdminActionResponse)
+async def approve(
+    body: UserIdRequest, admin: AdminUser, auth: AuthServiceDep
+) -> AdminActionResponse:
+    return _action(await auth.approve(admin, body.user_id))
+
+
+@router.post("/reject", response_model=AdminActionResponse)
+async def reject(
+    body: RejectRequest, admin: AdminUser, auth: AuthServiceDep
+) -> AdminActionResponse:
+    return _action(await auth.reject(admin, body))
+
+
+@router.get("/organizers/pending", response_model=PendingOrganizersPage)
+async def pending_organizers(
+    admin: AdminUser, auth: AuthServiceDep, page: PageDep, response: Response
+) -> PendingOrganizersPage:
+    """Organizers awaiting approval, oldest application first."""
+    users, total = await auth.pending_organizers(page)
+    with_total(response, total)
+    return PendingOrganizersPage(organizers=[AdminUserOut.model_validate(u) for u in users])
+
+
+@router.get("/organizers/{user_id}/document", response_class=FileResponse)
+async def organizer_document(
+    user_id: UserIdPath, admin: AdminUser, auth: AuthServiceDep
+) -> FileResponse:
+    """The document an organizer registered with, under its generated name."""
+    user = await auth.organizer_document(user_id)
+    assert user.document_name is not None
+    return FileResponse(
+        document_path(user.document_name, auth.settings),
+        media_type=user.document_content_type,
+        filename=f"organizer-{user.id}-{user.document_name}",
+    )
+
+
+@router.get("/users", response_model=UsersPage)
+async def users(
+    admin: AdminUser,
+    auth: AuthServiceDep,
+    page: PageDep,
+    response: Response,
+    role: Role | None = None,
+    status: UserStatus | None = None,
+) -> UsersPage:
+    """All accounts by id (deleted ones only with ``status=deleted``)."""
+    found, total = await auth.users(page, role=role, status=status)
+    with_total(response, total)
+    return UsersPage(users=[AdminUserOut.model_validate(u) for u in found])
+
+
+@router.delete("/users", response_model=MessageResponse)
+async def delete_user(
+    body: UserIdRequest, admin: AdminUser, auth: AuthServiceDep
+) -> MessageResponse:
+    """Soft delete: the account can no longer log in and its tokens stop working."""
+    await auth.delete_user(admin, body.user_id)
+    return MessageResponse(message="user deleted")
+
+
+@router.delete("/users/{user_id}", response_model=MessageResponse)
+async def delete_user_by_path(
+    user_id: UserIdPath, admin: AdminUser, auth: AuthServiceDep
+) -> MessageResponse:
+    await auth.delete_user(admin, user_id)
+    return MessageResponse(message="user deleted")
+
+
+@router.get("/audit-logs", response_model=AuditLogsPage)
+async def audit_logs(
+    admin: AdminUser,
+    auth: AuthServiceDep,
+    page: PageDep,
+    response: Response,
+    action: Annotated[str | None, Query(max_length=100, pattern=_NO_NUL)] = None,
+    user_id: Annotated[int | None, Query(gt=0, lt=2**63)] = None,
+    service: Annotated[str | None, Query(max_length=50, pattern=_NO_NUL)] = None,
+) -> AuditLogsPage:
+    """Newest first; ``user_id`` matches entries by that user or about that user."""
+    entries, total = await auth.audit_logs(page, action=action, user_id=user_id, service=service)
+    with_total(response, total)
+    return AuditLogsPage(audit_logs=[AuditLogOut.model_validate(e) for e in entries])

@@ -1,0 +1,131 @@
+"""Dependencies of auth_service's routes: the service object, paging, request bodies."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Annotated, Any, Generic, TypeVar
+
+from fastapi import Depends, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
+from starlette.datastructures import UploadFile
+
+from auth_service.documents import Document, check_document
+from auth_service.errors import InvalidDocument
+from auth_service.service import AuthService, Page
+from auth_service.settings import AuthSettings
+from ticketing_common.db import SessionDep
+from ticketing_common.errors import BadRequest, PayloadTooLarge
+
+MAX_LIMIT = 200
+DEFAULT_LIMIT = 50
+_MULTIPART_OVERHEAD = 64 * 1024
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def client_ip(request: Request) -> str | None:
+    """The caller's address as the gateway saw it (``X-Real-IP``), else the peer's."""
+    forwarded = request.headers.get("x-real-ip")
+    if forwarded:
+        return forwarded[:64]
+    return request.client.host if request.client else None
+
+
+def get_auth_service(request: Request, session: SessionDep) -> AuthService:
+    state = request.app.state
+    return AuthService(
+        session=session,
+        settings=state.settings,
+        redis=state.redis,
+        passwords=state.passwords,
+        sessionmaker=state.sessionmaker,
+        ip=client_ip(request),
+    )
+
+
+AuthServiceDep = Annotated[AuthService, Depends(get_auth_service)]
+
+
+def page_params(
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+) -> Page:
+    return Page(limit=limit, offset=offset)
+
+
+PageDep = Annotated[Page, Depends(page_params)]
+
+
+def with_total(response: Response, total: int) -> None:
+    response.headers["X-Total-Count"] = str(total)
+
+
+@dataclass(frozen=True, slots=True)
+class BodyWithDocument(Generic[M]):
+    fields: M
+    document: Document | None
+
+
+def _validated(model: type[M], data: Any) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors(include_url=False)) from exc
+
+
+async def read_body_with_document(request: Request, model: type[M]) -> BodyWithDocument[M]:
+    """A JSON body, or multipart form fields plus an optional ``document`` file."""
+    settings: AuthSettings = request.app.state.settings
+    content_type = request.headers.get("content-type", "").lower()
+    if content_type.startswith("multipart/form-data"):
+        declared = request.headers.get("content-length", "")
+        too_large = settings.document_max_bytes + _MULTIPART_OVERHEAD
+        if declared.isdigit() and int(declared) > too_large:
+            limit_mb = settings.document_max_bytes / (1024 * 1024)
+            raise PayloadTooLarge(f"document is larger than {limit_mb:g} MB")
+        async with request.form(max_files=1, max_fields=20) as form:
+            fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
+            upload = form.get("document")
+            document = None
+            if isinstance(upload, UploadFile):
+                document = check_document(
+                    await upload.read(settings.document_max_bytes + 1), settings
+                )
+            elif upload is not None:
+                raise InvalidDocument("document must be sent as a file")
+        return BodyWithDocument(_validated(model, fields), document)
+    if content_type.startswith("application/json") or not content_type:
+        try:
+            data = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise BadRequest("request body is not valid JSON") from exc
+        return BodyWithDocument(_validated(model, data), None)
+    raise BadRequest("send the body as application/json or multipart/form-data")
+
+
+def body_openapi(model: type[BaseModel], *, document_required: bool = False) -> dict[str, Any]:
+    """OpenAPI for a route that takes ``model`` as JSON or as multipart with a document."""
+    schema = model.model_json_schema()
+    multipart = {
+        **schema,
+        "properties": {
+            **schema.get("properties", {}),
+            "document": {
+                "type": "string",
+                "format": "binary",
+                "description": "PDF, PNG or JPEG"
+                + (" (required for organizers)" if document_required else ""),
+            },
+        },
+    }
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": schema},
+                "multipart/form-data": {"schema": multipart},
+            },
+        }
+    }

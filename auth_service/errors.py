@@ -1,0 +1,49 @@
+"""auth_service's domain errors: each carries its HTTP status and a stable ``code``."""
+
+from __future__ import annotations
+
+from ticketing_common.errors import BadRequest, Conflict, Forbidden, Unauthorized
+
+
+class InvalidDocument(BadRequest):
+    code = "invalid_document"
+
+
+class WeakPassword(BadRequest):
+    code = "weak_password"
+
+
+class WrongPassword(BadRequest):
+    code = "wrong_password"
+
+
+class InvalidCode(BadRequest):
+    code = "invalid_code"
+
+
+class CodeAttemptsExhausted(BadRequest):
+    code = "code_attempts_exhausted"
+
+
+class InvalidCredentials(Unauthorized):
+    code = "invalid_credentials"
+
+
+class RefreshTokenReused(Unauthorized):
+    code = "refresh_token_reused"
+
+
+class EmailNotVerified(Forbidden):
+    code = "email_not_verified"
+
+
+class OrganizerPending(Forbidden):
+    code = "organizer_pending"
+
+
+class OrganizerRejected(Forbidden):
+    code = "organizer_rejected"
+
+
+class EmailTaken(Conflict):
+    code = "email_taken"

@@ -1,0 +1,600 @@
+"""Accounts, sessions and administration: the rules of auth_service.
+
+Routes build an :class:`AuthService` per request and call one method. The request's
+session commits after the route returns; events (verification and reset emails) go
+through the outbox in that same transaction. Redis holds what every replica must see at
+once: refresh-token families, revocations and throttling counters.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from prometheus_client import Counter
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.sql import Select
+
+from auth_service.audit import audit_entry, record_refusal
+from auth_service.codes import code_matches, hash_code, new_code
+from auth_service.documents import Document, discard_document, store_document
+from auth_service.errors import (
+    CodeAttemptsExhausted,
+    EmailNotVerified,
+    EmailTaken,
+    InvalidCode,
+    InvalidCredentials,
+    InvalidDocument,
+    OrganizerPending,
+    OrganizerRejected,
+    RefreshTokenReused,
+    WeakPassword,
+    WrongPassword,
+)
+from auth_service.metrics import LOGINS, TOKEN_REFRESHES
+from auth_service.models import AuditLog, CodePurpose, User, UserStatus, VerificationCode
+from auth_service.passwords import PasswordHasher
+from auth_service.schemas import (
+    ChangePasswordRequest,
+    LoginRequest,
+    PromoteRequest,
+    RegisterRequest,
+    RejectRequest,
+    ResetPasswordRequest,
+    VerifyEmailRequest,
+)
+from auth_service.settings import AuthSettings
+from auth_service.throttle import LoginThrottle, allow_code_email, count_code_attempt
+from auth_service.tokens import Rotation, TokenPair, TokenStore
+from ticketing_common.db import utcnow
+from ticketing_common.errors import Conflict, DomainError, Forbidden, NotFound, Unauthorized
+from ticketing_common.messaging import publish
+from ticketing_common.messaging.contracts import EmailVerification, PasswordReset
+from ticketing_common.security import Principal, Role
+
+logger = logging.getLogger(__name__)
+
+
+@contextlib.asynccontextmanager
+async def _counted(counter: Counter) -> AsyncIterator[None]:
+    """Count one attempt under ``success`` or the refusal's error code."""
+    outcome = "error"
+    try:
+        yield
+        outcome = "success"
+    except DomainError as exc:
+        outcome = exc.code
+        raise
+    finally:
+        counter.labels(outcome).inc()
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    limit: int
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyOutcome:
+    message: str
+    tokens: TokenPair | None
+
+
+@dataclass(frozen=True, slots=True)
+class AdminOutcome:
+    message: str
+    user: User
+
+
+@dataclass
+class AuthService:
+    session: AsyncSession
+    settings: AuthSettings
+    redis: Any
+    passwords: PasswordHasher
+    sessionmaker: async_sessionmaker[AsyncSession]
+    ip: str | None = None
+
+    @property
+    def tokens(self) -> TokenStore:
+        return TokenStore(self.redis, self.settings)
+
+    @property
+    def throttle(self) -> LoginThrottle:
+        return LoginThrottle(self.redis, self.settings)
+
+    # --- registration and email verification -----------------------------------------
+
+    async def register(self, body: RegisterRequest, document: Document | None) -> User:
+        if await self._live_user_by_email(body.email) is not None:
+            raise EmailTaken("an account with this email already exists")
+        organizer = Role(body.role) is Role.ORGANIZER
+        if organizer and document is None:
+            raise InvalidDocument("organizer registration needs a document (multipart field)")
+        user = User(
+            email=body.email,
+            password_hash=await self.passwords.hash(body.password),
+            role=body.role,
+            status=UserStatus.PENDING if organizer else UserStatus.ACTIVE,
+            is_verified=False,
+        )
+        if organizer and document is not None:
+            user.document_name = await store_document(document, self.settings)
+            user.document_content_type = document.content_type
+        try:
+            self.session.add(user)
+            await self.session.flush()
+        except IntegrityError as exc:  # a concurrent registration won the race
+            if user.document_name:
+                await discard_document(user.document_name, self.settings)
+            raise EmailTaken("an account with this email already exists") from exc
+        await self._send_verification_code(user)
+        self.session.add(
+            audit_entry(
+                "user_registered",
+                actor_user_id=user.id,
+                target_user_id=user.id,
+                ip=self.ip,
+                details={"role": user.role},
+            )
+        )
+        return user
+
+    async def verify_email(self, body: VerifyEmailRequest) -> VerifyOutcome:
+        user = await self._live_user_by_email(body.email)
+        if user is None:
+            raise InvalidCode("invalid or expired verification code")
+        if user.is_verified:
+            return VerifyOutcome("email already verified; log in to continue", None)
+        await self._consume_code(user, CodePurpose.EMAIL_VERIFICATION, body.code)
+        user.is_verified = True
+        user.verified_at = utcnow()
+        self.session.add(audit_entry("email_verified", target_user_id=user.id, ip=self.ip))
+        if user.status == UserStatus.PENDING:
+            return VerifyOutcome(
+                "email verified; your organizer account is awaiting admin approval", None
+            )
+        if user.status != UserStatus.ACTIVE:
+            return VerifyOutcome("email verified", None)
+        user.last_login_at = utcnow()
+        return VerifyOutcome("email verified", await self.tokens.start_session(user))
+
+    async def resend_verification(self, email: str) -> None:
+        user = await self._live_user_by_email(email)
+        if user is not None and not user.is_verified:
+            await self._send_verification_code(user)
+
+    async def _send_verification_code(self, user: User) -> None:
+        purpose = CodePurpose.EMAIL_VERIFICATION
+        if not await allow_code_email(self.redis, self.settings, purpose, user.email):
+            logger.info("verification email withheld: too many for this address")
+            return
+        ttl = timedelta(seconds=self.settings.verification_code_ttl_seconds)
+        code, expires_at = await self._issue_code(user, purpose, ttl)
+        payload = EmailVerification(
+            user_id=user.id, email=user.email, code=code, expires_at=expires_at
+        )
+        await publish(self.session, "email_verification", payload)
+
+    # --- codes --------------------------------------------------------------------------
+
+    async def _issue_code(
+        self, user: User, purpose: CodePurpose, ttl: timedelta
+    ) -> tuple[str, Any]:
+        """A fresh code for ``purpose``; any earlier one stops working."""
+        now = utcnow()
+        await self.session.execute(
+            update(VerificationCode)
+            .where(
+                VerificationCode.user_id == user.id,
+                VerificationCode.purpose == purpose,
+                VerificationCode.consumed_at.is_(None),
+            )
+            .values(consumed_at=now)
+        )
+        code = new_code()
+        expires_at = now + ttl
+        self.session.add(
+            VerificationCode(
+                user_id=user.id,
+                purpose=purpose,
+                code_hash=hash_code(self.settings, user.id, purpose, code),
+                expires_at=expires_at,
+            )
+        )
+        return code, expires_at
+
+    async def _consume_code(self, user: User, purpose: CodePurpose, code: str) -> None:
+        """Use up the user's live code if ``code`` matches; every guess counts."""
+        what = "verification" if purpose == CodePurpose.EMAIL_VERIFICATION else "reset"
+        now = utcnow()
+        stored = await self.session.scalar(
+            select(VerificationCode)
+            .where(
+                VerificationCode.user_id == user.id,
+                VerificationCode.purpose == purpose,
+                VerificationCode.consumed_at.is_(None),
+                VerificationCode.expires_at > now,
+            )
+            .order_by(VerificationCode.id.desc())
+            .limit(1)
+            .with_for_update()
+        )
+        if stored is None:
+            raise InvalidCode(f"invalid or expired {what} code")
+        ttl = int((stored.expires_at - now).total_seconds()) + 1
+        attempts = await count_code_attempt(self.redis, stored.id, ttl)
+        if attempts > self.settings.code_max_attempts:
+            raise CodeAttemptsExhausted(f"too many wrong {what} codes: request a new one")
+        if not code_matches(self.settings, user.id, purpose, code, stored.code_hash):
+            if purpose == CodePurpose.PASSWORD_RESET:
+                await record_refusal(
+                    self.sessionmaker,
+                    audit_entry(
+                        "password_reset_failed",
+                        target_user_id=user.id,
+                        ip=self.ip,
+                        details={"attempt": attempts},
+                    ),
+                )
+            raise InvalidCode(f"invalid or expired {what} code")
+        stored.consumed_at = now
+
+    # --- login and sessions -------------------------------------------------------------
+
+    async def login(self, body: LoginRequest) -> TokenPair:
+        async with _counted(LOGINS):
+            return await self._login(body)
+
+    async def _login(self, body: LoginRequest) -> TokenPair:
+        await self.throttle.ensure_not_locked(body.email)
+        user = await self._live_user_by_email(body.email)
+        if user is None:
+            await self.passwords.verify_nobody(body.password)
+        if user is None or not await self.passwords.verify(user.password_hash, body.password):
+            await self._refuse_password(body.email, user, "login_failed")
+            raise InvalidCredentials("invalid email or password")
+        await self.throttle.clear(body.email)
+        self._ensure_may_log_in(user)
+        if self.passwords.needs_rehash(user.password_hash):
+            user.password_hash = await self.passwords.hash(body.password)
+        user.last_login_at = utcnow()
+        return await self.tokens.start_session(user)
+
+    async def _refuse_password(self, email: str, user: User | None, action: str) -> None:
+        failures = await self.throttle.record_failure(email)
+        if failures >= self.settings.login_max_failures:
+            action = "login_throttled"
+        await record_refusal(
+            self.sessionmaker,
+            audit_entry(
+                action,
+                target_user_id=user.id if user else None,
+                ip=self.ip,
+                details={"email": email, "failures": failures},
+            ),
+        )
+
+    @staticmethod
+    def _ensure_may_log_in(user: User) -> None:
+        if user.status == UserStatus.REJECTED:
+            raise OrganizerRejected(
+                "your organizer application was rejected; you may reapply (POST /api/auth/reapply)"
+            )
+        if user.status == UserStatus.PENDING:
+            raise OrganizerPending("your organizer account is awaiting admin approval")
+        if not user.is_verified:
+            raise EmailNotVerified(
+                "email address not verified: enter the code we emailed you "
+                "(POST /api/auth/verify-email)"
+            )
+
+    async def refresh(self, refresh_token: str) -> TokenPair:
+        async with _counted(TOKEN_REFRESHES):
+            return await self._refresh(refresh_token)
+
+    async def _refresh(self, refresh_token: str) -> TokenPair:
+        tokens = self.tokens
+        claims = tokens.decode_refresh(refresh_token)
+        user = await self.session.get(User, int(claims["sub"]))
+        if (
+            user is None
+            or user.status == UserStatus.DELETED
+            or await tokens.session_revoked(claims)
+        ):
+            await tokens.end_session(claims)
+            raise Unauthorized("session revoked: log in again")
+        self._ensure_may_log_in(user)
+        outcome, pair = await tokens.rotate(claims, user)
+        if outcome is Rotation.REUSED:
+            await record_refusal(
+                self.sessionmaker,
+                audit_entry(
+                    "refresh_token_reused",
+                    target_user_id=user.id,
+                    ip=self.ip,
+                    details={"family": claims["fam"]},
+                ),
+            )
+            raise RefreshTokenReused(
+                "refresh token was already used: the session is revoked, log in again"
+            )
+        if outcome is Rotation.UNKNOWN:
+            raise Unauthorized("refresh token revoked or expired: log in again")
+        return pair
+
+    async def logout(self, principal: Principal, refresh_token: str) -> None:
+        claims = self.tokens.decode_refresh(refresh_token)
+        if int(claims["sub"]) != principal.user_id:
+            raise Forbidden("this refresh token belongs to another account")
+        await self.tokens.end_session(claims)
+        await self.tokens.revoke_access_token(principal.jti)
+
+    # --- passwords ----------------------------------------------------------------------
+
+    async def forgot_password(self, email: str) -> None:
+        """Email a reset code if the account exists; the caller answers the same either way."""
+        user = await self._live_user_by_email(email)
+        purpose = CodePurpose.PASSWORD_RESET
+        if user is None or not await allow_code_email(self.redis, self.settings, purpose, email):
+            return
+        ttl = timedelta(seconds=self.settings.reset_code_ttl_seconds)
+        code, expires_at = await self._issue_code(user, purpose, ttl)
+        payload = PasswordReset(user_id=user.id, email=user.email, code=code, expires_at=expires_at)
+        await publish(self.session, "password_reset", payload)
+        self.session.add(
+            audit_entry("password_reset_requested", target_user_id=user.id, ip=self.ip)
+        )
+
+    async def reset_password(self, body: ResetPasswordRequest) -> None:
+        user = await self._live_user_by_email(body.email)
+        if user is None:
+            raise InvalidCode("invalid or expired reset code")
+        await self._consume_code(user, CodePurpose.PASSWORD_RESET, body.code)
+        user.password_hash = await self.passwords.hash(body.new_password)
+        if not user.is_verified:  # the code reached this address: it is the user's
+            user.is_verified = True
+            user.verified_at = utcnow()
+        await self.tokens.revoke_user_tokens(user.id, sessions=True)
+        await self.throttle.clear(user.email)
+        self.session.add(
+            audit_entry("password_reset", actor_user_id=user.id, target_user_id=user.id, ip=self.ip)
+        )
+
+    async def change_password(self, principal: Principal, body: ChangePasswordRequest) -> TokenPair:
+        """Set a new password, sign every other session out, and keep this one going."""
+        user = await self._current_user(principal)
+        await self.throttle.ensure_not_locked(user.email)
+        if not await self.passwords.verify(user.password_hash, body.old_password):
+            await self._refuse_password(user.email, user, "password_change_failed")
+            raise WrongPassword("current password is incorrect")
+        if body.new_password == body.old_password:
+            raise WeakPassword("new password must differ from the current one")
+        user.password_hash = await self.passwords.hash(body.new_password)
+        await self.tokens.revoke_user_tokens(user.id, sessions=True)
+        self.session.add(
+            audit_entry(
+                "password_changed", actor_user_id=user.id, target_user_id=user.id, ip=self.ip
+            )
+        )
+        return await self.tokens.start_session(user)
+
+    # --- organizers -------------------------------------------------------------------
+
+    async def reapply(self, email: str, document: Document | None) -> str:
+        user = await self._live_user_by_email(email)
+        if user is None or user.role != Role.ORGANIZER:
+            raise NotFound("no organizer account with this email")
+        if user.status == UserStatus.PENDING:
+            return "your organizer application is already awaiting review"
+        if user.status != UserStatus.REJECTED:
+            raise Conflict("this organizer account is already approved")
+        user.status = UserStatus.PENDING
+        user.rejection_reason = None
+        if document is not None:
+            user.document_name = await store_document(document, self.settings)
+            user.document_content_type = document.content_type
+        self.session.add(
+            audit_entry(
+                "organizer_reapplied", actor_user_id=user.id, target_user_id=user.id, ip=self.ip
+            )
+        )
+        return "your organizer application is pending review again"
+
+    # --- reading users ----------------------------------------------------------------
+
+    async def current_user(self, principal: Principal) -> User:
+        return await self._current_user(principal)
+
+    async def user_for(self, principal: Principal, user_id: int) -> User:
+        if principal.user_id != user_id and not principal.is_admin:
+            raise Forbidden("you may only view your own account")
+        user = await self.session.get(User, user_id)
+        if user is None or user.status == UserStatus.DELETED:
+            raise NotFound("user not found")
+        return user
+
+    async def user_for_service(self, user_id: int) -> User:
+        """Other services' lookup: deleted accounts too (status ``deleted``)."""
+        user = await self.session.get(User, user_id)
+        if user is None:
+            raise NotFound("user not found")
+        return user
+
+    async def _current_user(self, principal: Principal) -> User:
+        user = await self.session.get(User, principal.user_id)
+        if user is None or user.status == UserStatus.DELETED:
+            raise Unauthorized("this account no longer exists")
+        return user
+
+    async def _live_user_by_email(self, email: str) -> User | None:
+        result: User | None = await self.session.scalar(
+            select(User).where(User.email == email, User.deleted_at.is_(None))
+        )
+        return result
+
+    # --- administration -----------------------------------------------------------------
+
+    async def promote(self, admin: Principal, body: PromoteRequest) -> AdminOutcome:
+        user = await self._target(body.user_id)
+        if user.role == body.role:
+            return AdminOutcome(f"user is already {body.role}", user)
+        if user.role == Role.ADMIN:
+            raise Conflict("an admin cannot be demoted")
+        previous = user.role
+        user.role = body.role
+        user.status = UserStatus.ACTIVE
+        user.rejection_reason = None
+        await self.tokens.revoke_user_tokens(user.id, sessions=False)
+        self._audit_admin(admin, "user_promoted", user, {"from": previous, "to": body.role})
+        return AdminOutcome(f"user promoted to {body.role}", user)
+
+    async def approve(self, admin: Principal, user_id: int) -> AdminOutcome:
+        user = await self._target_organizer(user_id)
+        if user.status == UserStatus.ACTIVE:
+            return AdminOutcome("organizer is already approved", user)
+        user.status = UserStatus.ACTIVE
+        user.rejection_reason = None
+        self._audit_admin(admin, "organizer_approved", user)
+        return AdminOutcome("organizer approved", user)
+
+    async def reject(self, admin: Principal, body: RejectRequest) -> AdminOutcome:
+        user = await self._target_organizer(body.user_id)
+        if user.status == UserStatus.REJECTED:
+            return AdminOutcome("organizer is already rejected", user)
+        if user.status == UserStatus.ACTIVE:
+            raise Conflict("organizer is already approved")
+        user.status = UserStatus.REJECTED
+        user.rejection_reason = body.reason
+        self._audit_admin(admin, "organizer_rejected", user, {"reason": body.reason})
+        return AdminOutcome("organizer rejected", user)
+
+    async def delete_user(self, admin: Principal, user_id: int) -> None:
+        """Soft delete: the row stays for history, the address becomes free, tokens die."""
+        if user_id == admin.user_id:
+            raise Conflict("you cannot delete your own account")
+        user = await self._target(user_id)
+        user.status = UserStatus.DELETED
+        user.deleted_at = utcnow()
+        await self.tokens.revoke_user_tokens(user.id, sessions=True)
+        self._audit_admin(admin, "user_deleted", user, {"email": user.email, "role": user.role})
+
+    async def pending_organizers(self, page: Page) -> tuple[list[User], int]:
+        query = select(User).where(
+            User.role == Role.ORGANIZER,
+            User.status == UserStatus.PENDING,
+            User.deleted_at.is_(None),
+        )
+        return await self._page(query.order_by(User.id), page)
+
+    async def users(
+        self, page: Page, role: Role | None = None, status: UserStatus | None = None
+    ) -> tuple[list[User], int]:
+        query = select(User)
+        if status is None:
+            query = query.where(User.deleted_at.is_(None))
+        else:
+            query = query.where(User.status == status)
+        if role is not None:
+            query = query.where(User.role == role)
+        return await self._page(query.order_by(User.id), page)
+
+    async def audit_logs(
+        self,
+        page: Page,
+        action: str | None = None,
+        user_id: int | None = None,
+        service: str | None = None,
+    ) -> tuple[list[AuditLog], int]:
+        query = select(AuditLog)
+        if action is not None:
+            query = query.where(AuditLog.action == action)
+        if service is not None:
+            query = query.where(AuditLog.service == service)
+        if user_id is not None:
+            query = query.where(
+                or_(
+                    AuditLog.actor_user_id == user_id,
+                    and_(AuditLog.target_type == "user", AuditLog.target_id == str(user_id)),
+                )
+            )
+        return await self._page(query.order_by(AuditLog.id.desc()), page)
+
+    async def organizer_document(self, user_id: int) -> User:
+        user = await self._target_organizer(user_id)
+        if user.document_name is None:
+            raise NotFound("this organizer has no document")
+        return user
+
+    async def _page(self, query: Select[Any], page: Page) -> tuple[list[Any], int]:
+        total = await self.session.scalar(select(func.count()).select_from(query.subquery()))
+        rows = await self.session.scalars(query.limit(page.limit).offset(page.offset))
+        return list(rows), int(total or 0)
+
+    async def _target(self, user_id: int) -> User:
+        user = await self.session.get(User, user_id, with_for_update=True)
+        if user is None or user.status == UserStatus.DELETED:
+            raise NotFound("user not found")
+        return user
+
+    async def _target_organizer(self, user_id: int) -> User:
+        user = await self._target(user_id)
+        if user.role != Role.ORGANIZER:
+            raise Conflict("user is not an organizer")
+        return user
+
+    def _audit_admin(
+        self, admin: Principal, action: str, user: User, details: dict[str, Any] | None = None
+    ) -> None:
+        self.session.add(
+            audit_entry(
+                action,
+                actor_user_id=admin.user_id,
+                target_user_id=user.id,
+                ip=self.ip,
+                details=details,
+            )
+        )
+
+
+async def ensure_admin(
+    session: AsyncSession, settings: AuthSettings, passwords: PasswordHasher
+) -> None:
+    """Create the admin from ``ADMIN_EMAIL``/``ADMIN_PASSWORD`` unless it exists already.
+
+    Safe to run on every start and from several replicas at once (``ON CONFLICT``). An
+    existing admin keeps its password (it may have been changed); an existing non-admin
+    account with that address is left alone and reported, never silently promoted.
+    """
+    email = settings.admin_email.strip().lower()
+    existing = await session.scalar(
+        select(User).where(User.email == email, User.deleted_at.is_(None))
+    )
+    if existing is not None:
+        if existing.role != Role.ADMIN:
+            logger.warning("ADMIN_EMAIL belongs to a %s account; no admin seeded", existing.role)
+        return
+    inserted = await session.scalar(
+        pg_insert(User)
+        .values(
+            email=email,
+            password_hash=await passwords.hash(settings.admin_password),
+            role=Role.ADMIN,
+            status=UserStatus.ACTIVE,
+            is_verified=True,
+            verified_at=utcnow(),
+        )
+        .on_conflict_do_nothing(index_elements=[User.email], index_where=User.deleted_at.is_(None))
+        .returning(User.id)
+    )
+    if inserted is not None:
+        session.add(audit_entry("admin_seeded", target_user_id=inserted))
+        logger.info("admin account seeded", extra={"user_id": inserted})

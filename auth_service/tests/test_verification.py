@@ -1,0 +1,148 @@
+"""POST /api/auth/verify-email and /resend-verification."""
+
+from __future__ import annotations
+
+import jwt
+
+from auth_service.settings import AuthSettings
+from auth_service.tests.support import AuthClient, bearer, new_email
+
+
+async def test_verifying_a_user_returns_a_working_token_pair(
+    auth: AuthClient, settings: AuthSettings
+) -> None:
+    email = new_email()
+    await auth.register(email)
+
+    response = await auth.verify(email)
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["token_type"] == "bearer"
+    assert body["expires_in"] == 900
+    claims = jwt.decode(body["access_token"], settings.jwt_secret, algorithms=["HS256"])
+    assert claims["type"] == "access"
+    me = await auth.http.get("/api/auth/me", headers=bearer(body["access_token"]))
+    assert me.json()["user"]["is_verified"] is True
+
+
+async def test_verifying_twice_is_harmless_and_hands_out_no_second_session(
+    auth: AuthClient,
+) -> None:
+    email = new_email()
+    await auth.register(email)
+    code = await auth.code(email)
+    first = await auth.http.post("/api/auth/verify-email", json={"email": email, "code": code})
+
+    second = await auth.http.post("/api/auth/verify-email", json={"email": email, "code": code})
+
+    assert first.status_code == 200
+    assert second.status_code == 200
+    assert "already verified" in second.json()["message"]
+    assert "access_token" not in second.json()
+    assert (await auth.login(email)).status_code == 200
+
+
+async def test_wrong_code_is_400_and_unknown_email_gets_the_same_answer(auth: AuthClient) -> None:
+    email = new_email()
+    await auth.register(email)
+
+    wrong = await auth.http.post("/api/auth/verify-email", json={"email": email, "code": "1"})
+    unknown = await auth.http.post(
+        "/api/auth/verify-email", json={"email": new_email(), "code": "123456"}
+    )
+
+    assert wrong.status_code == unknown.status_code == 400
+    assert wrong.json() == unknown.json()
+
+
+async def test_code_dies_after_too_many_wrong_guesses(
+    auth: AuthClient, settings: AuthSettings
+) -> None:
+    email = new_email()
+    await auth.register(email)
+    code = await auth.code(email)
+    wrong = "000000" if code != "000000" else "111111"
+    for _ in range(settings.code_max_attempts):
+        guess = await auth.http.post("/api/auth/verify-email", json={"email": email, "code": wrong})
+        assert guess.status_code == 400
+
+    right = await auth.http.post("/api/auth/verify-email", json={"email": email, "code": code})
+
+    assert right.status_code == 400
+    assert right.json()["code"] == "code_attempts_exhausted"
+
+
+async def test_expired_code_is_refused(auth: AuthClient) -> None:
+    email = new_email()
+    await auth.register(email)
+    await auth.sql("UPDATE verification_codes SET expires_at = now() - interval '1 second'")
+
+    response = await auth.verify(email)
+
+    assert response.status_code == 400
+    assert "expired" in response.json()["error"]
+
+
+async def test_verification_codes_expire(auth: AuthClient, settings: AuthSettings) -> None:
+    await auth.register()
+
+    lifetime = (
+        await auth.sql("SELECT extract(epoch FROM expires_at - created_at) FROM verification_codes")
+    ).scalar_one()
+
+    assert abs(float(lifetime) - settings.verification_code_ttl_seconds) < 5
+
+
+async def test_pending_organizer_is_verified_without_tokens(auth: AuthClient) -> None:
+    email = new_email("org")
+    await auth.register_organizer(email)
+
+    response = await auth.verify(email)
+
+    assert response.status_code == 200
+    assert "awaiting admin approval" in response.json()["message"]
+    assert "access_token" not in response.json()
+    assert (
+        await auth.sql("SELECT is_verified FROM users WHERE email = :e", e=email)
+    ).scalar_one() is True
+
+
+async def test_resending_replaces_the_code(auth: AuthClient) -> None:
+    email = new_email()
+    await auth.register(email)
+    old = await auth.code(email)
+
+    resent = await auth.http.post("/api/auth/resend-verification", json={"email": email})
+
+    assert resent.status_code == 200
+    new = await auth.code(email)
+    assert len(await auth.outbox_payloads("email_verification", email)) == 2
+    if new != old:
+        stale = await auth.http.post("/api/auth/verify-email", json={"email": email, "code": old})
+        assert stale.status_code == 400
+    assert (await auth.verify(email)).status_code == 200
+
+
+async def test_resend_answers_the_same_for_unknown_and_verified_addresses(
+    auth: AuthClient,
+) -> None:
+    verified = await auth.user()
+
+    for email in (verified.email, new_email()):
+        response = await auth.http.post("/api/auth/resend-verification", json={"email": email})
+        assert response.status_code == 200
+    assert len(await auth.outbox_payloads("email_verification", verified.email)) == 1
+
+
+async def test_code_emails_per_address_are_limited(
+    auth: AuthClient, settings: AuthSettings
+) -> None:
+    email = new_email()
+    await auth.register(email)
+
+    for _ in range(settings.code_emails_per_window + 2):
+        await auth.http.post("/api/auth/resend-verification", json={"email": email})
+
+    sent = await auth.outbox_payloads("email_verification", email)
+    assert len(sent) == settings.code_emails_per_window
