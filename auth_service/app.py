@@ -14,7 +14,6 @@ from auth_service.service import ensure_admin
 from auth_service.settings import AuthSettings, get_settings
 from ticketing_common.app import create_service_app
 from ticketing_common.messaging import messaging_lifecycle
-from ticketing_common.security import access_revocation_lifecycle
 
 DESCRIPTION = "Users, roles, JWT sessions, organizer approval and the audit log."
 
@@ -34,7 +33,6 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifecycles=[
             password_hasher_lifecycle,
-            access_revocation_lifecycle,
             admin_seed_lifecycle,
             messaging_lifecycle(subscriptions=SUBSCRIPTIONS),
         ],

@@ -16,6 +16,7 @@ from ticketing_common.http_client import InternalClient
 from ticketing_common.logs import RequestIdMiddleware, configure_logging
 from ticketing_common.metrics import MetricsMiddleware, metrics_router
 from ticketing_common.redis import create_redis
+from ticketing_common.security import RedisAccessRevocation
 from ticketing_common.settings import ServiceSettings
 
 Lifecycle = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -43,6 +44,8 @@ def create_service_app(
         app.state.engine = create_engine(settings)
         app.state.sessionmaker = create_sessionmaker(app.state.engine)
         app.state.redis = create_redis(settings)
+        # Every service enforces auth_service's revocations (logout, deleted user, ...).
+        app.state.access_revocation = RedisAccessRevocation(app.state.redis)
         app.state.http = InternalClient(settings)
         try:
             async with contextlib.AsyncExitStack() as stack:

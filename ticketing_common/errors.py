@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 logger = logging.getLogger("ticketing.errors")
@@ -138,6 +139,28 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def _sqlstate(exc: DBAPIError) -> str:
+    orig = exc.orig
+    state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if state is None and orig is not None:  # asyncpg's error hides behind the adapter's
+        state = getattr(getattr(orig, "__cause__", None), "sqlstate", None)
+    return str(state or "")
+
+
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    """Input PostgreSQL refuses as data (class 22: NUL bytes, out-of-range numbers) is a 400.
+
+    Anything else from the database is a bug or an outage and stays a 500.
+    """
+    assert isinstance(exc, DBAPIError)
+    if _sqlstate(exc).startswith("22"):
+        return JSONResponse(
+            error_body("invalid input: a value cannot be stored as given", "invalid_input"),
+            status_code=400,
+        )
+    return await _unhandled_error(request, exc)
+
+
 async def _unhandled_error(request: Request, exc: Exception) -> JSONResponse:
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
     return JSONResponse(error_body("internal server error", "internal"), status_code=500)
@@ -147,4 +170,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(Exception, _unhandled_error)

@@ -17,12 +17,13 @@ from typing import Annotated, Any
 import jwt
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from redis.exceptions import RedisError
 
-from ticketing_common.errors import Forbidden, Unauthorized
+from ticketing_common.errors import Forbidden, ServiceUnavailable, Unauthorized
 from ticketing_common.settings import ServiceSettings
 
 ALGORITHM = "HS256"
-SERVICE_TOKEN_HEADER = "X-Service-Token"
+SERVICE_TOKEN_HEADER = "X-Service-Token"  # noqa: S105 - a header name
 
 
 class Role(StrEnum):
@@ -39,6 +40,8 @@ class Principal:
     role: Role
     email: str | None
     jti: str
+    #: when the token was issued, in milliseconds (``iat_ms`` claim, else ``iat``)
+    issued_at_ms: int = 0
 
     @property
     def is_admin(self) -> bool:
@@ -95,9 +98,16 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
     try:
         user_id = int(claims.get("user_id", claims["sub"]))
         role = Role(claims["role"])
+        issued_at_ms = int(claims.get("iat_ms", int(claims["iat"]) * 1000))
     except (KeyError, TypeError, ValueError) as exc:
         raise Unauthorized("invalid token claims") from exc
-    return Principal(user_id=user_id, role=role, email=claims.get("email"), jti=claims["jti"])
+    return Principal(
+        user_id=user_id,
+        role=role,
+        email=claims.get("email"),
+        jti=claims["jti"],
+        issued_at_ms=issued_at_ms,
+    )
 
 
 _bearer = HTTPBearer(auto_error=False)
@@ -110,7 +120,9 @@ async def current_principal(
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("missing bearer token")
     settings: ServiceSettings = request.app.state.settings
-    claims = decode_token(credentials.credentials, secret=settings.jwt_secret, expected_type="access")
+    claims = decode_token(
+        credentials.credentials, secret=settings.jwt_secret, expected_type="access"
+    )
     principal = principal_from_claims(claims)
     revocation = getattr(request.app.state, "access_revocation", None)
     if revocation is not None and await revocation(principal):
@@ -149,3 +161,38 @@ async def require_service_token(request: Request) -> None:
 
 
 ServiceCaller = Depends(require_service_token)
+
+
+def user_revoked_before_key(user_id: int) -> str:
+    """Redis key: access tokens of this user issued before this time (ms) are revoked."""
+    return f"auth:user_revoked_before:{user_id}"
+
+
+def access_token_revoked_key(jti: str) -> str:
+    """Redis key: this one access token is revoked (set by logout until the token expires)."""
+    return f"auth:access_revoked:{jti}"
+
+
+class RedisAccessRevocation:
+    """Access-token revocation that auth_service writes to Redis and every service reads.
+
+    auth_service revokes all of a user's access tokens (deleted, role changed, password
+    changed) by writing :func:`user_revoked_before_key`, and a single token (logout) with
+    :func:`access_token_revoked_key`. Checking costs one pipelined round trip. When Redis
+    cannot answer the check fails closed (503) rather than admitting a revoked token.
+    """
+
+    def __init__(self, redis: Any) -> None:
+        self.redis = redis
+
+    async def __call__(self, principal: Principal) -> bool:
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.get(user_revoked_before_key(principal.user_id))
+                pipe.exists(access_token_revoked_key(principal.jti))
+                revoked_before, token_revoked = await pipe.execute()
+        except RedisError as exc:
+            raise ServiceUnavailable("cannot check token revocation right now") from exc
+        if token_revoked:
+            return True
+        return revoked_before is not None and principal.issued_at_ms < int(revoked_before)

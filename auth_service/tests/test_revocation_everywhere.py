@@ -1,4 +1,4 @@
-"""Revocations written by auth_service are enforced by any service using the shared helper."""
+"""Revocations written by auth_service are enforced by every service built on the shared app."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from fastapi import APIRouter
 from auth_service.settings import AuthSettings
 from auth_service.tests.support import AuthClient
 from ticketing_common.app import create_service_app
-from ticketing_common.security import CurrentUser, access_revocation_lifecycle
+from ticketing_common.security import CurrentUser
 from ticketing_common.settings import ServiceSettings
 from ticketing_common.testing import running_app
 
@@ -31,9 +31,7 @@ async def other_service(settings: AuthSettings) -> AsyncIterator[httpx.AsyncClie
         REDIS_DB=settings.redis_db,
         APP_ENV="test",
     )
-    app = create_service_app(
-        settings=other_settings, routers=[router], lifecycles=[access_revocation_lifecycle]
-    )
+    app = create_service_app(settings=other_settings, routers=[router])
     async with running_app(app) as client:
         yield client
 

@@ -9,8 +9,10 @@ import jwt
 import pytest
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
+from sqlalchemy import text
 
 from ticketing_common.app import create_service_app
+from ticketing_common.db import SessionDep
 from ticketing_common.errors import Conflict
 from ticketing_common.security import (
     AdminUser,
@@ -53,19 +55,26 @@ async def internal_ping() -> dict[str, str]:
     return {"pong": "yes"}
 
 
+@router.post("/notes")
+async def store_note(note: dict[str, str], session: SessionDep) -> dict[str, str]:
+    row = await session.execute(text("SELECT CAST(:body AS text)"), {"body": note["body"]})
+    return {"stored": row.scalar_one()}
+
+
 @router.get("/boom")
 async def boom() -> None:
     raise RuntimeError("a bug")
 
 
-def access_token(role: str = "user", user_id: int = 7, **kw: object) -> str:
+def access_token(
+    role: str = "user",
+    user_id: int = 7,
+    token_type: str = "access",  # noqa: S107 - a token type, not a password
+    ttl: timedelta = timedelta(minutes=15),
+) -> str:
     token, _ = issue_token(
-        secret=SETTINGS.jwt_secret,
-        user_id=user_id,
-        role=role,
-        token_type=str(kw.pop("token_type", "access")),
-        ttl=kw.pop("ttl", timedelta(minutes=15)),
-    )  # type: ignore[arg-type]
+        secret=SETTINGS.jwt_secret, user_id=user_id, role=role, token_type=token_type, ttl=ttl
+    )
     return token
 
 
@@ -112,6 +121,14 @@ async def test_unknown_route_and_wrong_method_are_json(client: httpx.AsyncClient
     wrong = await client.delete("/me")
     assert wrong.status_code == 405
     assert wrong.json() == {"error": "method not allowed"}
+
+
+async def test_a_nul_byte_postgres_refuses_is_a_400_not_a_500(client: httpx.AsyncClient):
+    ok = await client.post("/notes", json={"body": "caf\u00e9 \u05e9\u05dc\u05d5\u05dd"})
+    assert ok.json() == {"stored": "caf\u00e9 \u05e9\u05dc\u05d5\u05dd"}
+    response = await client.post("/notes", json={"body": "nul\u0000byte"})
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_input"
 
 
 async def test_a_bug_is_a_500_without_internals(client: httpx.AsyncClient):
