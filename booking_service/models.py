@@ -1,14 +1,149 @@
-"""booking_service tables (its own database: booking_db)."""
+"""booking_service tables (its own database: booking_db).
+
+``booking_seats.status`` mirrors its booking's status so that a partial unique index can
+guard the rule that matters most: a seat is in at most one active (pending or confirmed)
+booking per event, even if the Redis gate were wiped.
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
 from typing import Any, ClassVar
 
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from ticketing_common.db import TYPE_ANNOTATION_MAP, service_metadata
+from ticketing_common.db import TYPE_ANNOTATION_MAP, TimestampMixin, service_metadata, utcnow
+
+Money = Numeric(12, 2)
 
 
 class Base(DeclarativeBase):
     metadata = service_metadata()
     type_annotation_map: ClassVar[dict[Any, Any]] = TYPE_ANNOTATION_MAP
+
+
+class BookingStatus(StrEnum):
+    PENDING = "pending"
+    CONFIRMED = "confirmed"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+
+ACTIVE_STATUSES = (BookingStatus.PENDING, BookingStatus.CONFIRMED)
+_STATUS_VALUES = ", ".join(f"'{s.value}'" for s in BookingStatus)
+_ACTIVE_SEAT = text("status IN ('pending', 'confirmed')")
+
+
+class Booking(TimestampMixin, Base):
+    __tablename__ = "bookings"
+    __table_args__ = (
+        CheckConstraint(f"status IN ({_STATUS_VALUES})", name="status"),
+        CheckConstraint("total_amount >= 0", name="total_amount_not_negative"),
+        Index("ix_bookings_user_id_id", "user_id", "id"),
+        Index("ix_bookings_organizer_id_event_id", "organizer_id", "event_id"),
+        Index(
+            "ix_bookings_pending_expires_at",
+            "expires_at",
+            postgresql_where=text("status = 'pending'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger)
+    event_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    # The event's organizer when the booking was made: sales reads need no event lookup.
+    organizer_id: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16), default=BookingStatus.PENDING)
+    total_amount: Mapped[Decimal] = mapped_column(Money)
+    currency: Mapped[str] = mapped_column(String(3))
+    hold_token: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime]
+    payment_tx_ref: Mapped[str | None] = mapped_column(String(100))
+    confirmed_at: Mapped[datetime | None]
+    cancelled_at: Mapped[datetime | None]
+
+    seats: Mapped[list[BookingSeat]] = relationship(
+        back_populates="booking",
+        lazy="selectin",
+        order_by="BookingSeat.id",
+        cascade="all, delete-orphan",
+    )
+
+
+class BookingSeat(Base):
+    __tablename__ = "booking_seats"
+    __table_args__ = (
+        UniqueConstraint("booking_id", "seat_id"),
+        CheckConstraint(f"status IN ({_STATUS_VALUES})", name="status"),
+        CheckConstraint("ticket_class IN ('normal', 'vip', 'vvip')", name="ticket_class"),
+        Index(
+            "uq_booking_seats_active_seat",
+            "event_id",
+            "seat_id",
+            unique=True,
+            postgresql_where=_ACTIVE_SEAT,
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    booking_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("bookings.id", ondelete="CASCADE")
+    )
+    event_id: Mapped[int] = mapped_column(BigInteger)
+    seat_id: Mapped[str] = mapped_column(String(32))
+    ticket_class: Mapped[str] = mapped_column(String(8))
+    row: Mapped[int] = mapped_column(Integer)
+    number: Mapped[int] = mapped_column(Integer)
+    price: Mapped[Decimal] = mapped_column(Money)
+    status: Mapped[str] = mapped_column(String(16), default=BookingStatus.PENDING)
+
+    booking: Mapped[Booking] = relationship(back_populates="seats")
+
+
+class BookingIdempotencyKey(Base):
+    """An ``Idempotency-Key`` a user sent with a booking that was created (valid 24 h).
+
+    ``generation`` counts reuses of the key after it lapsed, so each use derives its own
+    hold token while a retry within one use re-derives the same token.
+    """
+
+    __tablename__ = "booking_idempotency_keys"
+
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    generation: Mapped[int] = mapped_column(Integer, default=0)
+    request_fingerprint: Mapped[str] = mapped_column(String(64))
+    booking_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("bookings.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RefundRequest(Base):
+    """A refund this service asked for: at most one per payment (``tx_ref``)."""
+
+    __tablename__ = "booking_refunds"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    # The booking the payment named; not a foreign key, as a payment may name an unknown one.
+    booking_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    tx_ref: Mapped[str] = mapped_column(String(100), unique=True)
+    amount: Mapped[Decimal] = mapped_column(Money)
+    currency: Mapped[str] = mapped_column(String(3))
+    reason: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

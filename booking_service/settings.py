@@ -14,6 +14,12 @@ class BookingSettings(ServiceSettings):
     port: int = Field(3002, alias="PORT")
     db_name: str = Field("booking_db", alias="DB_NAME")
 
+    currency: str = Field("ETB", alias="CURRENCY", min_length=3, max_length=3)
+    max_seats_per_booking: int = Field(10, alias="MAX_SEATS_PER_BOOKING", ge=1, le=100)
+    idempotency_key_ttl_seconds: int = Field(24 * 3600, alias="IDEMPOTENCY_KEY_TTL_SECONDS", ge=1)
+    expiry_interval_seconds: float = Field(1.0, alias="BOOKING_EXPIRY_INTERVAL_SECONDS", gt=0)
+    expiry_batch_size: int = Field(100, alias="BOOKING_EXPIRY_BATCH_SIZE", ge=1, le=1000)
+
 
 @lru_cache
 def get_settings() -> BookingSettings:

@@ -1,0 +1,191 @@
+"""``/api/bookings``: create, read and cancel bookings (DESIGN §4)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request, Response
+
+from booking_service import service
+from booking_service.api.deps import (
+    MAX_ID,
+    BookingId,
+    EventId,
+    EventsDep,
+    PageDep,
+    SettingsDep,
+)
+from booking_service.models import Booking, BookingStatus
+from booking_service.schemas import (
+    BookingCancelledOut,
+    BookingCreate,
+    BookingCreated,
+    BookingEnvelope,
+    BookingList,
+    BookingOut,
+    SalesList,
+    TakenSeatOut,
+    TakenSeats,
+)
+from ticketing_common.db import SessionDep
+from ticketing_common.security import AdminUser, CurrentUser, OrganizerOrAdmin, OrganizerUser
+
+router = APIRouter(prefix="/api/bookings", tags=["bookings"])
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        description="retrying with the same key (per user, 24 h) returns the same booking",
+    ),
+]
+StatusFilter = Annotated[BookingStatus | None, Query(description="only this status")]
+SalesStatusFilter = Annotated[
+    BookingStatus, Query(description="which bookings count; paid ones by default")
+]
+REPLAYED_HEADER = "Idempotent-Replayed"
+
+
+def _bookings(items: list[Booking]) -> list[BookingOut]:
+    return [BookingOut.model_validate(item) for item in items]
+
+
+@router.post("", status_code=201, responses={409: {"description": "a seat is taken"}})
+async def create_booking(
+    body: BookingCreate,
+    principal: CurrentUser,
+    session: SessionDep,
+    events: EventsDep,
+    settings: SettingsDep,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> BookingCreated:
+    """Hold the seats and create a pending booking, priced by the server."""
+    outcome = await service.create_booking(
+        session, events, settings, principal, body, idempotency_key
+    )
+    if outcome.replayed:
+        response.headers[REPLAYED_HEADER] = "true"
+    return BookingCreated(
+        message="booking created; pay before it expires",
+        booking=BookingOut.model_validate(outcome.booking),
+    )
+
+
+@router.get("/user")
+async def my_bookings(
+    principal: CurrentUser,
+    session: SessionDep,
+    page: PageDep,
+    response: Response,
+    status: StatusFilter = None,
+) -> BookingList:
+    items, total = await service.list_bookings(
+        session, limit=page.limit, offset=page.offset, status=status, user_id=principal.user_id
+    )
+    page.answer_total(response, total)
+    return BookingList(bookings=_bookings(items))
+
+
+@router.get("/all")
+async def all_bookings(
+    _: AdminUser,
+    session: SessionDep,
+    page: PageDep,
+    response: Response,
+    status: StatusFilter = None,
+    event_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    user_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+) -> BookingList:
+    items, total = await service.list_bookings(
+        session,
+        limit=page.limit,
+        offset=page.offset,
+        status=status,
+        event_id=event_id,
+        user_id=user_id,
+    )
+    page.answer_total(response, total)
+    return BookingList(bookings=_bookings(items))
+
+
+@router.get("/organizer/sales")
+async def my_sales(
+    principal: OrganizerUser,
+    session: SessionDep,
+    page: PageDep,
+    response: Response,
+    status: SalesStatusFilter = BookingStatus.CONFIRMED,
+) -> SalesList:
+    """Bookings of the organizer's own events (paid ones unless ``status`` says otherwise)."""
+    items, total = await service.list_bookings(
+        session,
+        limit=page.limit,
+        offset=page.offset,
+        status=status,
+        organizer_id=principal.user_id,
+    )
+    page.answer_total(response, total)
+    return SalesList(sales=_bookings(items))
+
+
+@router.get("/organizer/sales/{event_id}")
+async def event_sales(
+    event_id: EventId,
+    principal: OrganizerOrAdmin,
+    session: SessionDep,
+    events: EventsDep,
+    page: PageDep,
+    response: Response,
+    status: SalesStatusFilter = BookingStatus.CONFIRMED,
+) -> SalesList:
+    """Bookings of one event, for its own organizer (or an admin)."""
+    await service.ensure_event_organizer(events, principal, event_id)
+    items, total = await service.list_bookings(
+        session, limit=page.limit, offset=page.offset, status=status, event_id=event_id
+    )
+    page.answer_total(response, total)
+    return SalesList(sales=_bookings(items))
+
+
+@router.get("/event/{event_id}/seats")
+async def taken_seats(event_id: EventId, _: CurrentUser, session: SessionDep) -> TakenSeats:
+    """Seats of the event in active bookings: ``locked`` (awaiting payment) or ``sold``."""
+    seats = await service.taken_seats(session, event_id)
+    return TakenSeats(
+        event_id=event_id,
+        seats=[TakenSeatOut.model_validate(seat, from_attributes=True) for seat in seats],
+    )
+
+
+@router.get("/{booking_id}")
+async def get_booking(
+    booking_id: BookingId, principal: CurrentUser, session: SessionDep
+) -> BookingEnvelope:
+    booking = await service.booking_for_reader(session, principal, booking_id)
+    return BookingEnvelope(booking=BookingOut.model_validate(booking))
+
+
+@router.post("/{booking_id}/cancel")
+async def cancel_booking(
+    booking_id: BookingId,
+    principal: CurrentUser,
+    session: SessionDep,
+    events: EventsDep,
+    request: Request,
+) -> BookingCancelledOut:
+    """pending → cancelled (seats freed at once); confirmed → cancelled and refunded."""
+    booking, refunded = await service.cancel_booking(
+        session, events, principal, booking_id, ip=_client_ip(request)
+    )
+    message = "booking cancelled; a refund was requested" if refunded else "booking cancelled"
+    return BookingCancelledOut(
+        message=message, booking=BookingOut.model_validate(booking), refund_requested=refunded
+    )
+
+
+def _client_ip(request: Request) -> str | None:
+    """The buyer's address as the gateway saw it (it overwrites ``X-Real-IP``)."""
+    return request.headers.get("X-Real-IP") or (request.client.host if request.client else None)

@@ -1,0 +1,37 @@
+"""What booking_service does with other services' messages: payment outcomes."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from booking_service import service
+from booking_service.event_client import event_client_of
+from ticketing_common.messaging import MessageContext, Subscription
+from ticketing_common.messaging.contracts import PaymentFailed, PaymentSucceeded
+
+logger = logging.getLogger("booking_service.consumers")
+
+
+async def on_payment_success(ctx: MessageContext, payload: PaymentSucceeded) -> None:
+    """Confirm the paid booking, or ask for a refund if it can no longer be confirmed."""
+    outcome = await service.settle_payment(ctx.session, event_client_of(ctx.app), payload)
+    logger.info(
+        "payment settled",
+        extra={"booking_id": payload.booking_id, "tx_ref": payload.tx_ref, "outcome": outcome},
+    )
+
+
+async def on_payment_failed(ctx: MessageContext, payload: PaymentFailed) -> None:
+    """A failed payment ends its pending booking and frees the seats."""
+    outcome = await service.fail_booking(ctx.session, event_client_of(ctx.app), payload)
+    logger.info(
+        "payment failed",
+        extra={"booking_id": payload.booking_id, "tx_ref": payload.tx_ref, "outcome": outcome},
+    )
+
+
+SUBSCRIPTIONS: list[Subscription[Any]] = [
+    Subscription("payment_success", on_payment_success),
+    Subscription("payment_failed", on_payment_failed),
+]

@@ -1,0 +1,401 @@
+"""POST /api/bookings: validation, pricing, holds, conflicts and Idempotency-Key."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select, update
+
+from booking_service.event_client import event_client_of
+from booking_service.idempotency import KeyUse, hold_token_for, request_fingerprint
+from booking_service.models import Booking, BookingIdempotencyKey, BookingSeat
+from booking_service.schemas import BookingCreate
+from booking_service.tests.conftest import HOLD_TTL_SECONDS, Stack
+from event_service.models import Event
+from ticketing_common.db import utcnow
+
+
+async def _count_bookings(stack: Stack, event_id: int) -> int:
+    async with stack.app.state.sessionmaker() as session:
+        total = await session.scalar(
+            select(func.count()).select_from(Booking).where(Booking.event_id == event_id)
+        )
+    return int(total or 0)
+
+
+async def test_booking_reserved_seats_is_pending_and_priced_per_seat_class(stack: Stack) -> None:
+    event_id = await stack.create_event()
+    buyer = stack.actor()
+
+    response = await stack.book(buyer, event_id, ["vip-1-4", "normal-2-1", "vvip-1-1"])
+
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["message"]
+    booking = body["booking"]
+    assert booking["status"] == "pending"
+    assert booking["user_id"] == buyer.user_id
+    assert booking["event_id"] == event_id
+    assert booking["total_amount"] == "850.00"  # 250 + 100 + 500, not 3 x the first class
+    assert booking["currency"] == "ETB"
+    prices = {seat["seat_id"]: seat["price"] for seat in booking["seats"]}
+    assert prices == {"vip-1-4": "250.00", "normal-2-1": "100.00", "vvip-1-1": "500.00"}
+    seat = next(s for s in booking["seats"] if s["seat_id"] == "vip-1-4")
+    assert (seat["ticket_class"], seat["row"], seat["number"]) == ("vip", 1, 4)
+
+
+async def test_booking_expires_with_its_hold(stack: Stack) -> None:
+    event_id = await stack.create_event()
+    started = utcnow()
+
+    booking = await stack.booked(stack.actor(), event_id, ["normal-1-1"])
+
+    expires_at = booking["expires_at"]
+    internal = await stack.booking(booking["id"])
+    assert internal["expires_at"] == expires_at
+    expiry = datetime.fromisoformat(expires_at.replace("Z", "+00:00"))
+    assert (
+        timedelta(seconds=HOLD_TTL_SECONDS - 2)
+        <= expiry - started
+        <= timedelta(seconds=HOLD_TTL_SECONDS + 2)
+    )
+
+
+async def test_booked_seats_are_held_in_the_seat_map(stack: Stack) -> None:
+    event_id = await stack.create_event()
+
+    await stack.booked(stack.actor(), event_id, ["vip-1-1", "vip-1-2"])
+
+    statuses = await stack.seat_statuses(event_id)
+    assert statuses["vip-1-1"] == "held"
+    assert statuses["vip-1-2"] == "held"
+    assert statuses["vip-1-3"] == "available"
+
+
+async def test_general_booking_holds_the_requested_count_of_a_class(stack: Stack) -> None:
+    event_id = await stack.create_event()
+
+    response = await stack.book(stack.actor(), event_id, seat_count=3, ticket_class="vip")
+
+    assert response.status_code == 201, response.text
+    booking = response.json()["booking"]
+    assert booking["total_amount"] == "750.00"
+    assert len(booking["seats"]) == 3
+    assert {seat["ticket_class"] for seat in booking["seats"]} == {"vip"}
+    statuses = await stack.seat_statuses(event_id)
+    assert all(statuses[seat["seat_id"]] == "held" for seat in booking["seats"])
+
+
+async def test_general_booking_beyond_what_is_left_gets_409(stack: Stack) -> None:
+    event_id = await stack.create_event(seats_vvip=4)
+    await stack.booked(stack.actor(), event_id, ["vvip-1-1", "vvip-1-2"])
+
+    response = await stack.book(stack.actor(), event_id, seat_count=3, ticket_class="vvip")
+
+    assert response.status_code == 409, response.text
+    assert response.json()["code"] == "seats_unavailable"
+
+
+async def test_second_buyer_of_same_seat_gets_409(stack: Stack) -> None:
+    event_id = await stack.create_event()
+    first = await stack.booked(stack.actor(), event_id, ["vip-1-1"])
+
+    response = await stack.book(stack.actor(), event_id, ["vip-1-2", "vip-1-1"])
+
+    assert response.status_code == 409, response.text
+    assert response.json()["code"] == "seats_unavailable"
+    assert await _count_bookings(stack, event_id) == 1
+    # All or nothing: the free seat of the refused request is not left held.
+    statuses = await stack.seat_statuses(event_id)
+    assert statuses["vip-1-2"] == "available"
+    assert (await stack.booking(first["id"]))["status"] == "pending"
+
+
+async def test_buyers_racing_for_one_seat_get_one_booking(stack: Stack) -> None:
+    event_id = await stack.create_event()
+    buyers = [stack.actor() for _ in range(20)]
+
+    responses = await asyncio.gather(*(stack.book(b, event_id, ["vvip-1-1"]) for b in buyers))
+
+    codes = sorted(r.status_code for r in responses)
+    assert codes == [201] + [409] * 19
+    assert await _count_bookings(stack, event_id) == 1
+
+
+async def test_client_total_that_differs_from_the_price_is_refused(stack: Stack) -> None:
+    event_id = await stack.create_event()
+
+    response = await stack.book(stack.actor(), event_id, ["vip-1-1"], total_amount="1.00")
+
+    assert response.status_code == 400, response.text
+    assert response.json()["code"] == "amount_mismatch"
+    assert (await stack.seat_statuses(event_id))["vip-1-1"] == "available"
+    assert await _count_bookings(stack, event_id) == 0
+
+
+async def test_client_total_equal_to_the_price_is_accepted(stack: Stack) -> None:
+    event_id = await stack.create_event()
+
+    response = await stack.book(stack.actor(), event_id, ["vip-1-1"], total_amount="250")
+
+    assert response.status_code == 201, response.text
+    assert response.json()["booking"]["total_amount"] == "250.00"
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        ({"seats": [{"id": "vip-1-1", "row": 2}]}, "row"),
+        ({"seats": [{"id": "vip-1-1", "number": 3}]}, "number"),
+        ({"seats": [{"id": "balcony-1-1"}]}, "seats"),
+        ({"seats": [{"id": "vip-1-1"}, {"id": "vip-1-1"}]}, "more than once"),
+        ({"seats": []}, "seats"),
+        ({}, "seat_count"),
+        ({"seat_count": 2}, "ticket_class"),
+        ({"seat_count": 0, "ticket_class": "vip"}, "seat_count"),
+        ({"seats": [{"id": "vip-1-1"}], "seat_count": 1, "ticket_class": "vip"}, "either"),
+        ({"seat_count": 1, "ticket_class": "gold"}, "ticket_class"),
+    ],
+)
+async def test_malformed_booking_request_is_400(
+    stack: Stack, body: dict[str, object], fragment: str
+) -> None:
+    buyer = stack.actor()
+
+    response = await stack.client.post(
+        "/api/bookings", json={"event_id": 1, **body}, headers=buyer.headers
+    )
+
+    assert response.status_code == 400, response.text
+    assert fragment in response.text
+
+
+async def test_seat_outside_the_event_layout_is_400(stack: Stack) -> None:
+    event_id = await stack.create_event(seats_vip=10, seats_per_row=10)
+
+    response = await stack.book(stack.actor(), event_id, ["vip-1-1", "vip-2-1", "vip-1-11"])
+
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert body["code"] == "unknown_seats"
+    assert body["details"]["seat_ids"] == ["vip-1-11", "vip-2-1"]
+
+
+async def test_more_seats_than_one_booking_allows_is_400(stack: Stack) -> None:
+    event_id = await stack.create_event(seats_normal=20)
+    seats = [f"normal-1-{n}" for n in range(1, 11)] + ["normal-2-1"]
+
+    response = await stack.book(stack.actor(), event_id, seats)
+
+    assert response.status_code == 400, response.text
+    assert "at most 10 seats" in response.json()["error"]
+
+
+async def test_booking_for_unknown_event_is_404(stack: Stack) -> None:
+    response = await stack.book(stack.actor(), 987_654_321, ["vip-1-1"])
+
+    assert response.status_code == 404, response.text
+
+
+async def test_booking_for_a_past_event_is_409(stack: Stack) -> None:
+    event_id = await stack.create_event()
+    async with stack.event_app.state.sessionmaker() as session, session.begin():
+        await session.execute(
+            update(Event).where(Event.id == event_id).values(date=utcnow() - timedelta(hours=1))
+        )
+    await stack.event_app.state.redis.flushdb()  # drop event_service's cached copy
+
+    response = await stack.book(stack.actor(), event_id, ["vip-1-1"])
+
+    assert response.status_code == 409, response.text
+    assert response.json()["code"] == "event_started"
+
+
+async def test_booking_needs_a_valid_access_token(stack: Stack) -> None:
+    response = await stack.client.post(
+        "/api/bookings", json={"event_id": 1, "seats": [{"id": "vip-1-1"}]}
+    )
+    assert response.status_code == 401
+
+    response = await stack.client.post(
+        "/api/bookings",
+        json={"event_id": 1, "seats": [{"id": "vip-1-1"}]},
+        headers={"Authorization": "Bearer not-a-token"},
+    )
+    assert response.status_code == 401
+
+
+async def test_huge_event_id_is_400_not_500(stack: Stack) -> None:
+    response = await stack.book(stack.actor(), 2**70, ["vip-1-1"])
+
+    assert response.status_code == 400
+
+
+async def test_hold_is_released_when_the_database_refuses_the_booking(stack: Stack) -> None:
+    """The gate said free, PostgreSQL knows better: 409, and the new hold does not linger."""
+    event_id = await stack.create_event()
+    first = await stack.booked(stack.actor(), event_id, ["vip-1-1"])
+    # The gate forgets the first booking's hold (as after a Redis wipe); booking_db keeps it.
+    await stack.release_hold(event_id, (await stack.booking(first["id"]))["hold_token"])
+
+    response = await stack.book(stack.actor(), event_id, ["vip-1-2", "vip-1-1"])
+
+    assert response.status_code == 409, response.text
+    statuses = await stack.seat_statuses(event_id)
+    assert statuses["vip-1-1"] == "available"
+    assert statuses["vip-1-2"] == "available"
+    assert await _count_bookings(stack, event_id) == 1
+    assert (await stack.booking(first["id"]))["status"] == "pending"
+
+
+async def test_pending_booking_whose_hold_lapsed_does_not_block_its_seat(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before the expiry loop runs, a lapsed booking gives way to the next buyer."""
+    event_id = await stack.create_event()
+    monkeypatch.setattr(stack.settings, "hold_ttl_seconds", 1)
+    lapsed = await stack.booked(stack.actor(), event_id, ["vip-1-1"])
+    await asyncio.sleep(1.3)
+
+    response = await stack.book(stack.actor(), event_id, ["vip-1-1"])
+
+    assert response.status_code == 201, response.text
+    assert (await stack.booking(lapsed["id"]))["status"] == "expired"
+    assert await stack.outbox("booking_cancelled", booking_id=lapsed["id"], reason="expired")
+
+
+# --- Idempotency-Key ---------------------------------------------------------------
+
+
+async def test_retry_with_same_idempotency_key_returns_the_same_booking(stack: Stack) -> None:
+    event_id = await stack.create_event()
+    buyer = stack.actor()
+    key = str(uuid.uuid4())
+
+    first = await stack.book(buyer, event_id, ["vip-1-1", "vip-1-2"], key=key)
+    again = await stack.book(buyer, event_id, ["vip-1-2", "vip-1-1"], key=key)
+
+    assert first.status_code == 201, first.text
+    assert again.status_code == 201, again.text
+    assert again.json()["booking"]["id"] == first.json()["booking"]["id"]
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert await _count_bookings(stack, event_id) == 1
+
+
+async def test_concurrent_retries_with_one_idempotency_key_make_one_booking(
+    stack: Stack,
+) -> None:
+    event_id = await stack.create_event()
+    buyer = stack.actor()
+    key = str(uuid.uuid4())
+
+    responses = await asyncio.gather(
+        *(stack.book(buyer, event_id, ["vvip-1-1"], key=key) for _ in range(8))
+    )
+
+    assert [r.status_code for r in responses] == [201] * 8, [r.text for r in responses]
+    assert len({r.json()["booking"]["id"] for r in responses}) == 1
+    assert await _count_bookings(stack, event_id) == 1
+
+
+async def test_without_idempotency_key_a_repeated_post_gets_409(stack: Stack) -> None:
+    event_id = await stack.create_event()
+    buyer = stack.actor()
+
+    first = await stack.book(buyer, event_id, ["vip-1-1"])
+    second = await stack.book(buyer, event_id, ["vip-1-1"])
+
+    assert first.status_code == 201
+    assert second.status_code == 409
+    assert await _count_bookings(stack, event_id) == 1
+
+
+async def test_idempotency_key_is_per_user(stack: Stack) -> None:
+    event_id = await stack.create_event()
+    key = str(uuid.uuid4())
+
+    mine = await stack.book(stack.actor(), event_id, ["vip-1-1"], key=key)
+    theirs = await stack.book(stack.actor(), event_id, ["vip-1-2"], key=key)
+
+    assert mine.status_code == 201
+    assert theirs.status_code == 201
+    assert mine.json()["booking"]["id"] != theirs.json()["booking"]["id"]
+
+
+async def test_idempotency_key_reused_for_another_request_is_422(stack: Stack) -> None:
+    event_id = await stack.create_event()
+    buyer = stack.actor()
+    key = str(uuid.uuid4())
+    await stack.book(buyer, event_id, ["vip-1-1"], key=key)
+
+    response = await stack.book(buyer, event_id, ["vip-1-3"], key=key)
+
+    assert response.status_code == 422, response.text
+    assert response.json()["code"] == "idempotency_key_reused"
+    assert (await stack.seat_statuses(event_id))["vip-1-3"] == "available"
+
+
+async def test_idempotency_key_older_than_a_day_books_anew(stack: Stack) -> None:
+    event_id = await stack.create_event()
+    buyer = stack.actor()
+    key = str(uuid.uuid4())
+    first = await stack.book(buyer, event_id, ["vip-1-1"], key=key)
+    async with stack.app.state.sessionmaker() as session, session.begin():
+        await session.execute(
+            update(BookingIdempotencyKey)
+            .where(BookingIdempotencyKey.key == key)
+            .values(created_at=utcnow() - timedelta(hours=25))
+        )
+
+    again = await stack.book(buyer, event_id, ["vip-1-2"], key=key)
+
+    assert again.status_code == 201, again.text
+    assert again.json()["booking"]["id"] != first.json()["booking"]["id"]
+    assert await _count_bookings(stack, event_id) == 2
+
+
+async def test_empty_or_oversized_idempotency_key_is_400(stack: Stack) -> None:
+    event_id = await stack.create_event()
+
+    too_long = await stack.book(stack.actor(), event_id, ["vip-1-1"], key="k" * 256)
+
+    assert too_long.status_code == 400
+
+
+async def test_retry_after_a_crash_between_hold_and_insert_finds_the_same_hold(
+    stack: Stack,
+) -> None:
+    """The hold token of a keyed request is derived, so the retry re-finds its own hold."""
+    event_id = await stack.create_event()
+    buyer = stack.actor()
+    key = str(uuid.uuid4())
+    fingerprint = request_fingerprint(
+        BookingCreate.model_validate({"event_id": event_id, "seats": [{"id": "vip-1-1"}]})
+    )
+    token = hold_token_for(buyer.user_id, KeyUse(key, 0, fingerprint))
+    # The crashed attempt took the hold and died before inserting the booking.
+    await event_client_of(stack.app).hold_seats(
+        event_id, token, seat_ids=["vip-1-1"], ttl_seconds=HOLD_TTL_SECONDS
+    )
+
+    retry = await stack.book(buyer, event_id, ["vip-1-1"], key=key)
+
+    assert retry.status_code == 201, retry.text
+    assert (await stack.booking(retry.json()["booking"]["id"]))["hold_token"] == token
+
+
+async def test_booking_seat_rows_mirror_the_booking(stack: Stack) -> None:
+    event_id = await stack.create_event()
+    booking = await stack.booked(stack.actor(), event_id, ["vip-1-1", "vip-1-2"])
+
+    async with stack.app.state.sessionmaker() as session:
+        statuses = set(
+            await session.scalars(
+                select(BookingSeat.status).where(BookingSeat.booking_id == booking["id"])
+            )
+        )
+
+    assert statuses == {"pending"}
