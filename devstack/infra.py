@@ -93,6 +93,35 @@ def psql(sql: str) -> str:
     return result.stdout
 
 
+MIN_MAX_CONNECTIONS = 400
+
+
+def ensure_postgres_capacity() -> None:
+    """Every replica keeps its own pool, so the default 100 connections run out fast.
+
+    ``max_connections`` only changes with a restart: done once, when it is still too low.
+    """
+    current = int(psql("SHOW max_connections;").strip() or 0)
+    if current >= MIN_MAX_CONNECTIONS:
+        return
+    print(f"raising PostgreSQL max_connections {current} -> {MIN_MAX_CONNECTIONS} (restart)")
+    psql(f"ALTER SYSTEM SET max_connections = {MIN_MAX_CONNECTIONS};")
+    versions = sorted(p.rsplit("/", 1)[-1] for p in glob.glob("/etc/postgresql/*"))
+    subprocess.run(
+        [
+            "pg_ctlcluster",
+            "--skip-systemctl-redirect",
+            versions[-1],
+            "main",
+            "restart",
+            "-m",
+            "fast",
+        ],
+        check=True,
+    )
+    wait_for_port(5432, "PostgreSQL")
+
+
 def ensure_databases(stack: Stack) -> None:
     statements = [
         f"""DO $$ BEGIN
@@ -125,6 +154,7 @@ def ensure_vhost(stack: Stack) -> None:
 
 def ensure_infrastructure(stack: Stack) -> None:
     ensure_postgres()
+    ensure_postgres_capacity()
     ensure_redis()
     ensure_rabbitmq()
     ensure_databases(stack)
