@@ -14,6 +14,16 @@ class EventSettings(ServiceSettings):
     port: int = Field(3003, alias="PORT")
     db_name: str = Field("event_db", alias="DB_NAME")
 
+    currency: str = Field("ETB", alias="CURRENCY", pattern=r"^[A-Z]{3}$")
+    # Public reads come from Redis; an organizer's update invalidates them at once, the
+    # TTL only bounds how long an entry of a quiet event lives.
+    event_cache_ttl_seconds: int = Field(60, alias="EVENT_CACHE_TTL_SECONDS", ge=1)
+    event_list_cache_ttl_seconds: int = Field(10, alias="EVENT_LIST_CACHE_TTL_SECONDS", ge=1)
+    max_seats_per_hold: int = Field(100, alias="MAX_SEATS_PER_HOLD", ge=1, le=1000)
+    max_hold_ttl_seconds: int = Field(3600, alias="MAX_HOLD_TTL_SECONDS", ge=1)
+    # How long a request waits for another replica that is rebuilding an event's seat gate.
+    gate_rebuild_wait_seconds: float = Field(10.0, alias="GATE_REBUILD_WAIT_SECONDS", gt=0)
+
 
 @lru_cache
 def get_settings() -> EventSettings:

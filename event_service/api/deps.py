@@ -1,0 +1,31 @@
+"""Dependencies of event_service's routes."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Path, Request
+
+from event_service.holds import SeatHolds
+from event_service.service import EventService
+from ticketing_common.db import SessionDep
+
+MAX_ID = 2**63 - 1
+MAX_LIMIT = 200
+DEFAULT_LIMIT = 50
+
+EventId = Annotated[int, Path(ge=1, le=MAX_ID, description="event id")]
+
+
+def get_event_service(request: Request, session: SessionDep) -> EventService:
+    return EventService(session, request.app.state.event_resources)
+
+
+EventServiceDep = Annotated[EventService, Depends(get_event_service)]
+
+
+def get_seat_holds(request: Request, session: SessionDep) -> SeatHolds:
+    return SeatHolds(session, request.app.state.event_resources)
+
+
+SeatHoldsDep = Annotated[SeatHolds, Depends(get_seat_holds)]

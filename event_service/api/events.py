@@ -1,0 +1,115 @@
+"""Public event reads and the organizer's writes (``/api/events``)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, BackgroundTasks, Query, Response
+
+from event_service.api.deps import DEFAULT_LIMIT, MAX_LIMIT, EventId, EventServiceDep
+from event_service.schemas import (
+    EventCreate,
+    EventList,
+    EventPublic,
+    EventSaved,
+    EventUpdate,
+    OrganizerEventList,
+    SeatMap,
+)
+from event_service.service import EventFilters
+from ticketing_common.security import CurrentUser, OrganizerOrAdmin
+
+router = APIRouter(prefix="/api/events", tags=["events"])
+
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
+Offset = Annotated[int, Query(ge=0, le=1_000_000)]
+TOTAL_HEADER = "X-Total-Count"
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+@router.get("", response_model=EventList, summary="List events, newest first")
+async def list_events(
+    events: EventServiceDep,
+    response: Response,
+    q: Annotated[
+        str | None, Query(max_length=200, description="text in title, description or location")
+    ] = None,
+    location: Annotated[str | None, Query(max_length=200)] = None,
+    date_from: Annotated[
+        datetime | None, Query(alias="from", description="events on or after")
+    ] = None,
+    date_to: Annotated[
+        datetime | None, Query(alias="to", description="events on or before")
+    ] = None,
+    limit: Limit = DEFAULT_LIMIT,
+    offset: Offset = 0,
+) -> EventList:
+    filters = EventFilters(
+        q=q or None,
+        location=location or None,
+        date_from=_utc(date_from),
+        date_to=_utc(date_to),
+        limit=limit,
+        offset=offset,
+    )
+    found, total = await events.list_events(filters)
+    response.headers[TOTAL_HEADER] = str(total)
+    return EventList(events=found)
+
+
+@router.get("/my", response_model=OrganizerEventList, summary="The organizer's own events")
+async def my_events(
+    events: EventServiceDep,
+    organizer: OrganizerOrAdmin,
+    response: Response,
+    limit: Limit = DEFAULT_LIMIT,
+    offset: Offset = 0,
+) -> OrganizerEventList:
+    found, total = await events.organizer_events(organizer, limit, offset)
+    response.headers[TOTAL_HEADER] = str(total)
+    return OrganizerEventList(events=found)
+
+
+@router.post("", status_code=201, response_model=EventSaved, summary="Create an event")
+async def create_event(
+    body: EventCreate,
+    organizer: OrganizerOrAdmin,
+    events: EventServiceDep,
+    after_commit: BackgroundTasks,
+) -> EventSaved:
+    event = await events.create_event(organizer, body)
+    after_commit.add_task(events.settle_cache, event.id)
+    return EventSaved(message="event created", event=event)
+
+
+@router.get("/{event_id}", response_model=EventPublic, summary="An event with live availability")
+async def get_event(event_id: EventId, events: EventServiceDep) -> EventPublic:
+    return await events.public_event(event_id)
+
+
+@router.put("/{event_id}", response_model=EventSaved, summary="Update an event (owner only)")
+async def update_event(
+    event_id: EventId,
+    body: EventUpdate,
+    user: CurrentUser,
+    events: EventServiceDep,
+    after_commit: BackgroundTasks,
+) -> EventSaved:
+    event = await events.update_event(user, event_id, body)
+    after_commit.add_task(events.settle_cache, event_id)
+    return EventSaved(message="event updated", event=event)
+
+
+@router.get(
+    "/{event_id}/seats",
+    response_model=SeatMap,
+    summary="Seat map: every seat with its status (available, held, sold)",
+)
+async def seat_map(event_id: EventId, events: EventServiceDep) -> Response:
+    return Response(await events.seat_map(event_id), media_type="application/json")

@@ -1,0 +1,305 @@
+"""Seat holds for booking_service (DESIGN §6) and the sales its messages announce.
+
+Redis (the seat gate) decides holds; PostgreSQL is the truth about sales. Whenever both
+change, PostgreSQL is written (and flushed, so its constraints have spoken) before the
+gate, inside the caller's transaction: a refusal from the gate then rolls PostgreSQL back,
+and only a failed COMMIT can leave the gate ahead of PostgreSQL, which a retry (confirm is
+idempotent, messages are redelivered) or the next rebuild puts right. Every change of
+both takes the event's row lock first, as a gate rebuild does.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from event_service.errors import (
+    BookingReleased,
+    EventStarted,
+    HoldExpired,
+    HoldTokenInUse,
+    SeatsUnavailable,
+    UnknownSeats,
+)
+from event_service.metrics import HOLD_CONFIRMS, SEAT_HOLDS
+from event_service.models import Event, ReleasedBooking, SoldSeat
+from event_service.schemas import EventRecord, HeldSeat, HoldOut, HoldRequest
+from event_service.seat_gate import HoldReply
+from event_service.seats import Seat, parse_seat_id, seat_exists
+from event_service.service import EventResources, EventService
+from ticketing_common.db import utcnow
+from ticketing_common.errors import BadRequest
+from ticketing_common.messaging.contracts import BookingCancelled, BookingConfirmed
+
+logger = logging.getLogger("event_service.holds")
+
+
+def _held_seat(record: EventRecord, seat: Seat) -> HeldSeat:
+    return HeldSeat(
+        seat_id=seat.seat_id,
+        ticket_class=seat.ticket_class,
+        row=seat.row,
+        number=seat.number,
+        price=record.price(seat.ticket_class),
+    )
+
+
+def _seats(seat_ids: Sequence[str]) -> list[Seat]:
+    """Parse seat ids the gate or PostgreSQL handed back (always well formed)."""
+    seats = [parse_seat_id(seat_id) for seat_id in seat_ids]
+    if any(seat is None for seat in seats):
+        raise ValueError(f"malformed seat id among {list(seat_ids)}")
+    return [seat for seat in seats if seat is not None]
+
+
+class SeatHolds:
+    def __init__(self, session: AsyncSession, resources: EventResources) -> None:
+        self._session = session
+        self._gate = resources.gate
+        self._settings = resources.settings
+        self._events = EventService(session, resources)
+
+    async def hold_seats(self, event_id: int, request: HoldRequest) -> HoldOut:
+        record = await self._events.record(event_id)
+        if record.date <= utcnow():
+            raise EventStarted()
+        ttl = request.ttl_seconds or self._settings.hold_ttl_seconds
+        if ttl > self._settings.max_hold_ttl_seconds:
+            raise BadRequest(f"ttl_seconds is at most {self._settings.max_hold_ttl_seconds}")
+        wanted = len(request.seat_ids) if request.seat_ids is not None else request.count or 0
+        if wanted > self._settings.max_seats_per_hold:
+            raise BadRequest(f"at most {self._settings.max_seats_per_hold} seats per hold")
+        if request.seat_ids is not None:
+            self._check_seat_ids(record, request.seat_ids)
+        reply = await self._gate.hold(
+            event_id,
+            token=request.token,
+            ttl_ms=ttl * 1000,
+            fingerprint=request.fingerprint(),
+            seat_ids=request.seat_ids or (),
+            ticket_class=request.ticket_class,
+            count=request.count or 0,
+        )
+        return self._hold_outcome(record, request, reply)
+
+    @staticmethod
+    def _check_seat_ids(record: EventRecord, seat_ids: list[str]) -> None:
+        duplicates = sorted({s for s in seat_ids if seat_ids.count(s) > 1})
+        if duplicates:
+            raise BadRequest("a seat is listed more than once", details={"seat_ids": duplicates})
+        capacity = record.capacity()
+        unknown = []
+        for seat_id in seat_ids:
+            seat = parse_seat_id(seat_id)
+            if seat is None or not seat_exists(seat, record.seats_per_row, capacity):
+                unknown.append(seat_id)
+        if unknown:
+            raise UnknownSeats(unknown)
+
+    @staticmethod
+    def _hold_outcome(record: EventRecord, request: HoldRequest, reply: HoldReply) -> HoldOut:
+        if reply.status == "held":
+            SEAT_HOLDS.labels("held").inc()
+            assert reply.expires_at is not None
+            return HoldOut(
+                token=request.token,
+                event_id=record.id,
+                expires_at=reply.expires_at,
+                seats=[_held_seat(record, seat) for seat in _seats(reply.seat_ids)],
+            )
+        if reply.status == "taken":
+            SEAT_HOLDS.labels("conflict").inc()
+            raise SeatsUnavailable(
+                "some seats are already held or sold: " + ", ".join(reply.seat_ids[:20]),
+                details={"seat_ids": reply.seat_ids},
+            )
+        if reply.status == "short":
+            SEAT_HOLDS.labels("conflict").inc()
+            raise SeatsUnavailable(
+                f"only {reply.available} {request.ticket_class} seats are available",
+                details={
+                    "seat_ids": [],
+                    "ticket_class": request.ticket_class,
+                    "requested": request.count,
+                    "available": reply.available,
+                },
+            )
+        if reply.status == "unknown":
+            SEAT_HOLDS.labels("unknown_seats").inc()
+            raise UnknownSeats(reply.seat_ids)
+        SEAT_HOLDS.labels("token_conflict").inc()
+        if reply.status == "token_used":
+            raise HoldTokenInUse("this hold token has already been confirmed")
+        raise HoldTokenInUse("this hold token already holds other seats")
+
+    async def release_hold(self, event_id: int, token: str) -> int:
+        """Give back what ``token`` holds (idempotent); returns the seats released."""
+        released, has_confirmed = await self._gate.release(event_id, token)
+        if has_confirmed:
+            await self._undo_unrecorded_sale(event_id, token)
+        return released
+
+    async def _undo_unrecorded_sale(self, event_id: int, token: str) -> None:
+        """The gate says ``token`` bought seats; if PostgreSQL has no such sale (its commit
+        failed after the gate confirmed), the seats go back on sale. Under the row lock, so
+        a confirmation still in flight is seen once it commits."""
+        if await self._events.lock_or_none(event_id) is None:
+            return
+        recorded = await self._session.scalar(
+            select(func.count())
+            .select_from(SoldSeat)
+            .where(SoldSeat.event_id == event_id, SoldSeat.hold_token == token)
+        )
+        if not recorded:
+            returned = await self._gate.unsell(event_id, token)
+            logger.warning(
+                "gate sale without a PostgreSQL record undone",
+                extra={"event_id": event_id, "seats": returned},
+            )
+
+    async def confirm_hold(self, event_id: int, token: str, booking_id: int) -> list[HeldSeat]:
+        """Sell the token's held seats to ``booking_id``; idempotent for the same token."""
+        record = await self._events.record(event_id)
+        state = await self._gate.peek(event_id, token)
+        if state.status == "gone":
+            HOLD_CONFIRMS.labels("expired").inc()
+            raise HoldExpired()
+        event = await self._events.lock(event_id)
+        if await self._session.get(ReleasedBooking, booking_id) is not None:
+            raise BookingReleased()
+        await self._record_sale(event, state.seat_ids, booking_id, token)
+        confirmed = await self._gate.confirm(event_id, token)
+        if confirmed.status != "confirmed":
+            HOLD_CONFIRMS.labels("expired").inc()
+            raise HoldExpired()
+        if sorted(confirmed.seat_ids) != sorted(state.seat_ids):
+            # The token was re-used for another hold between our two looks: refuse it all.
+            await self._gate.unsell(event_id, token)
+            raise HoldExpired()
+        HOLD_CONFIRMS.labels("sold").inc()
+        return [_held_seat(record, seat) for seat in _seats(confirmed.seat_ids)]
+
+    # -- sales announced by booking_service ------------------------------------------------
+
+    async def apply_booking_confirmed(self, message: BookingConfirmed) -> None:
+        """Make the booking's seats sold (idempotent: usually confirm already did)."""
+        event = await self._events.lock_or_none(message.event_id)
+        if event is None:
+            logger.error(
+                "booking_confirmed for an unknown event", extra={"event_id": message.event_id}
+            )
+            return
+        if await self._session.get(ReleasedBooking, message.booking_id) is not None:
+            logger.info(
+                "booking_confirmed for a released booking ignored",
+                extra={"booking_id": message.booking_id},
+            )
+            return
+        seat_ids = [seat.seat_id for seat in message.seats]
+        self._check_seat_ids(EventRecord.model_validate(event), seat_ids)
+        await self._record_sale(event, seat_ids, message.booking_id, message.hold_token)
+        refused = await self._gate.sell(event.id, message.hold_token, seat_ids)
+        if refused:
+            logger.error(
+                "seat gate had seats sold to another token; PostgreSQL disagrees",
+                extra={"event_id": event.id, "seat_ids": refused},
+            )
+
+    async def apply_booking_cancelled(self, message: BookingCancelled) -> None:
+        """A pending booking's hold is released; a confirmed booking's seats are un-sold."""
+        if message.previous_status == "pending":
+            await self.release_hold(message.event_id, message.hold_token)
+            return
+        event = await self._events.lock_or_none(message.event_id)
+        if event is None:
+            return
+        deleted = list(
+            await self._session.execute(
+                delete(SoldSeat)
+                .where(SoldSeat.event_id == event.id, SoldSeat.booking_id == message.booking_id)
+                .returning(SoldSeat.seat_id, SoldSeat.ticket_class)
+            )
+        )
+        unsold: Counter[str] = Counter()
+        unsold.subtract(row[1] for row in deleted)
+        await self._adjust_sold(event.id, unsold)
+        await self._session.execute(
+            pg_insert(ReleasedBooking)
+            .values(booking_id=message.booking_id, event_id=event.id)
+            .on_conflict_do_nothing()
+        )
+        seat_ids = [row[0] for row in deleted] or list(message.seat_ids)
+        await self._gate.unsell(event.id, message.hold_token, seat_ids)
+
+    # -- PostgreSQL -----------------------------------------------------------------------
+
+    async def _record_sale(
+        self, event: Event, seat_ids: Sequence[str], booking_id: int, token: str
+    ) -> None:
+        """Insert the sold seats (a seat already sold to this booking is fine) and bump the
+        class counters, whose CHECK keeps them within capacity. Caller holds the row lock."""
+        seats = _seats(seat_ids)
+        inserted = list(
+            await self._session.execute(
+                pg_insert(SoldSeat)
+                .values(
+                    [
+                        {
+                            "event_id": event.id,
+                            "seat_id": seat.seat_id,
+                            "ticket_class": seat.ticket_class,
+                            "booking_id": booking_id,
+                            "hold_token": token,
+                        }
+                        for seat in seats
+                    ]
+                )
+                .on_conflict_do_nothing(index_elements=["event_id", "seat_id"])
+                .returning(SoldSeat.seat_id, SoldSeat.ticket_class)
+            )
+        )
+        if len(inserted) < len(seats):
+            new = {row[0] for row in inserted}
+            owners = await self._session.execute(
+                select(SoldSeat.seat_id, SoldSeat.booking_id).where(
+                    SoldSeat.event_id == event.id,
+                    SoldSeat.seat_id.in_([s.seat_id for s in seats if s.seat_id not in new]),
+                )
+            )
+            foreign = sorted(seat for seat, owner in owners if owner != booking_id)
+            if foreign:
+                logger.error(
+                    "refused to sell seats already sold to another booking",
+                    extra={"event_id": event.id, "booking_id": booking_id, "seat_ids": foreign},
+                )
+                raise SeatsUnavailable(
+                    "seats already sold to another booking", details={"seat_ids": foreign}
+                )
+        try:
+            await self._adjust_sold(event.id, Counter(row[1] for row in inserted))
+        except IntegrityError as exc:
+            raise SeatsUnavailable(
+                "the ticket class is sold out", details={"seat_ids": []}
+            ) from exc
+
+    async def _adjust_sold(self, event_id: int, deltas: Counter[str]) -> None:
+        """Move the sold counters (a CHECK keeps them within capacity). A sale is not an
+        edit of the event, so ``updated_at`` stays as it was."""
+        if not deltas:
+            return
+        values: dict[str, Any] = {
+            f"sold_{c}": getattr(Event, f"sold_{c}") + n for c, n in deltas.items()
+        }
+        await self._session.execute(
+            update(Event)
+            .where(Event.id == event_id)
+            .values(**values, updated_at=Event.updated_at)
+            .execution_options(synchronize_session=False)
+        )

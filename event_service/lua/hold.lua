@@ -1,0 +1,63 @@
+-- Take an all-or-nothing hold for a token.
+-- ARGV: token, ttl_ms, fingerprint, mode ('seats' | 'count'), then
+--   seats: seat ids...        count: ticket_class, count
+-- Replies: {'held', expiry_ms, seat...} | {'taken', seat...} | {'unknown', seat...}
+--   | {'short', available} | {'token_in_use'} | {'token_used'} | {'not_loaded'}
+if not is_loaded() then
+  return {'not_loaded'}
+end
+local per_row = seats_per_row()
+local now = now_ms()
+purge_expired(now, per_row)
+
+local token, fingerprint = ARGV[1], ARGV[3]
+local existing = redis.call('HGET', TOKENS, token)
+if existing then
+  local held_fingerprint, expiry, held = parse_hold(existing)
+  if held_fingerprint == fingerprint then
+    return reply_seats({'held', expiry}, held)
+  end
+  return {'token_in_use'}
+end
+if redis.call('HEXISTS', CONFIRMED, token) == 1 then
+  return {'token_used'}
+end
+
+local seats = {}
+if ARGV[4] == 'seats' then
+  local unknown, taken = {}, {}
+  for i = 5, #ARGV do
+    local seat = ARGV[i]
+    local available = AVAILABLE[seat_class(seat)]
+    if available and redis.call('ZSCORE', available, seat) then
+      seats[#seats + 1] = seat
+    elseif redis.call('HEXISTS', HOLDS, seat) == 1 or redis.call('HEXISTS', SOLD, seat) == 1 then
+      taken[#taken + 1] = seat
+    else
+      unknown[#unknown + 1] = seat
+    end
+  end
+  if #unknown > 0 then
+    return reply_seats({'unknown'}, unknown)
+  end
+  if #taken > 0 then
+    return reply_seats({'taken'}, taken)
+  end
+else
+  local available = AVAILABLE[ARGV[5]]
+  local count = tonumber(ARGV[6])
+  seats = redis.call('ZRANGE', available, 0, count - 1)
+  if #seats < count then
+    return {'short', redis.call('ZCARD', available)}
+  end
+end
+
+for _, seat in ipairs(seats) do
+  redis.call('ZREM', AVAILABLE[seat_class(seat)], seat)
+  redis.call('HSET', HOLDS, seat, token)
+end
+local expiry = now + tonumber(ARGV[2])
+redis.call('ZADD', EXPIRIES, expiry, token)
+redis.call('HSET', TOKENS, token,
+  fingerprint .. '|' .. string.format('%d', expiry) .. '|' .. table.concat(seats, ','))
+return reply_seats({'held', expiry}, seats)

@@ -1,0 +1,276 @@
+"""Request and response bodies of event_service."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+from event_service.seats import TICKET_CLASSES, TicketClass
+
+MAX_SEATS_PER_CLASS = 100_000
+MAX_SEATS_PER_EVENT = 100_000
+MAX_PRICE = Decimal("1000000")
+LATEST_EVENT_DATE = timedelta(days=5 * 366)
+HOLD_TOKEN_PATTERN = r"^[A-Za-z0-9_.:\-]{1,128}$"  # noqa: S105 - a regex, not a secret
+
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Location = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000)]
+CENT = Decimal("0.01")
+Price = Annotated[
+    Decimal,
+    Field(ge=0, le=MAX_PRICE, max_digits=12, decimal_places=2),
+    AfterValidator(lambda value: value.quantize(CENT)),
+]
+Capacity = Annotated[int, Field(ge=0, le=MAX_SEATS_PER_CLASS)]
+SeatsPerRow = Annotated[int, Field(ge=1, le=1000)]
+SeatStatus = Literal["available", "held", "sold"]
+
+
+def _future_utc(value: datetime) -> datetime:
+    """Naive datetimes are read as UTC; an event must start in the future (within 5 years)."""
+    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    now = datetime.now(UTC)
+    if value <= now:
+        raise ValueError("the event date must be in the future")
+    if value > now + LATEST_EVENT_DATE:
+        raise ValueError("the event date must be within five years")
+    return value
+
+
+class _EventFields(BaseModel):
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    @field_validator("date", check_fields=False)
+    @classmethod
+    def _date_in_future(cls, value: datetime | None) -> datetime | None:
+        return None if value is None else _future_utc(value)
+
+
+class EventCreate(_EventFields):
+    """A new event. A class's price is needed only if the class has seats."""
+
+    title: Title
+    description: Description = ""
+    date: datetime
+    location: Location
+    price_normal: Price | None = None
+    price_vip: Price | None = None
+    price_vvip: Price | None = None
+    seats_normal: Capacity = 0
+    seats_vip: Capacity = 0
+    seats_vvip: Capacity = 0
+    seats_per_row: SeatsPerRow = 10
+
+    @model_validator(mode="after")
+    def _seats_and_prices(self) -> EventCreate:
+        total = self.seats_normal + self.seats_vip + self.seats_vvip
+        if total < 1:
+            raise ValueError("an event needs at least one seat")
+        if total > MAX_SEATS_PER_EVENT:
+            raise ValueError(f"an event has at most {MAX_SEATS_PER_EVENT} seats")
+        for ticket_class in TICKET_CLASSES:
+            if (
+                getattr(self, f"seats_{ticket_class}")
+                and getattr(self, f"price_{ticket_class}") is None
+            ):
+                raise ValueError(f"price_{ticket_class} is required when the class has seats")
+        return self
+
+    def prices(self) -> dict[str, Decimal]:
+        return {c: getattr(self, f"price_{c}") or Decimal("0.00") for c in TICKET_CLASSES}
+
+
+class EventUpdate(_EventFields):
+    """A partial update: only the fields sent change; none of them may be null."""
+
+    title: Title | None = None
+    description: Description | None = None
+    date: datetime | None = None
+    location: Location | None = None
+    price_normal: Price | None = None
+    price_vip: Price | None = None
+    price_vvip: Price | None = None
+    seats_normal: Capacity | None = None
+    seats_vip: Capacity | None = None
+    seats_vvip: Capacity | None = None
+    seats_per_row: SeatsPerRow | None = None
+
+    @model_validator(mode="after")
+    def _no_nulls(self) -> EventUpdate:
+        nulls = sorted(name for name in self.model_fields_set if getattr(self, name) is None)
+        if nulls:
+            raise ValueError(f"fields cannot be null: {', '.join(nulls)}")
+        if not self.model_fields_set:
+            raise ValueError("nothing to update")
+        return self
+
+    def changes(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.model_fields_set}
+
+
+class EventRecord(BaseModel):
+    """An event as cached: everything but the live availability."""
+
+    id: int
+    organizer_id: int
+    title: str
+    description: str
+    date: datetime
+    location: str
+    currency: str
+    seats_per_row: int
+    price_normal: Decimal
+    price_vip: Decimal
+    price_vvip: Decimal
+    seats_normal: int
+    seats_vip: int
+    seats_vvip: int
+    created_at: datetime
+    updated_at: datetime
+
+    model_config = ConfigDict(from_attributes=True)
+
+    def capacity(self) -> dict[str, int]:
+        return {c: getattr(self, f"seats_{c}") for c in TICKET_CLASSES}
+
+    def price(self, ticket_class: str) -> Decimal:
+        value: Decimal = getattr(self, f"price_{ticket_class}")
+        return value
+
+
+class EventListPage(BaseModel):
+    total: int
+    events: list[EventRecord]
+
+
+class EventPublic(BaseModel):
+    id: int
+    title: str
+    description: str
+    date: datetime
+    location: str
+    currency: str
+    seats_per_row: int
+    price_normal: Decimal
+    price_vip: Decimal
+    price_vvip: Decimal
+    seats_normal: int
+    seats_vip: int
+    seats_vvip: int
+    available_normal: int
+    available_vip: int
+    available_vvip: int
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def build(cls, record: EventRecord, available: dict[str, int], **extra: Any) -> Any:
+        data = record.model_dump()
+        data.update({f"available_{c}": available[c] for c in TICKET_CLASSES}, **extra)
+        return cls.model_validate(data)
+
+
+class EventInternal(EventPublic):
+    """What other services get from ``GET /internal/events/{id}``."""
+
+    organizer_id: int
+
+
+class OrganizerEvent(EventInternal):
+    """An organizer's own event, with its sales."""
+
+    sold_normal: int
+    sold_vip: int
+    sold_vvip: int
+
+
+class EventList(BaseModel):
+    events: list[EventPublic]
+
+
+class OrganizerEventList(BaseModel):
+    events: list[OrganizerEvent]
+
+
+class EventSaved(BaseModel):
+    message: str
+    event: OrganizerEvent
+
+
+class MapSeat(BaseModel):
+    seat_id: str
+    ticket_class: TicketClass
+    row: int
+    number: int
+    status: SeatStatus
+
+
+class SeatMap(BaseModel):
+    event_id: int
+    seats_per_row: int
+    available: int
+    held: int
+    sold: int
+    seats: list[MapSeat]
+
+
+class HoldRequest(BaseModel):
+    """Named seats (``seat_ids``) or a number of seats of a class (``ticket_class`` + ``count``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    token: Annotated[str, Field(pattern=HOLD_TOKEN_PATTERN)]
+    seat_ids: list[Annotated[str, Field(max_length=32)]] | None = Field(None, min_length=1)
+    ticket_class: TicketClass | None = None
+    count: int | None = Field(None, ge=1)
+    ttl_seconds: int | None = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> HoldRequest:
+        by_count = self.ticket_class is not None or self.count is not None
+        if self.seat_ids is not None and by_count:
+            raise ValueError("send either seat_ids or ticket_class with count, not both")
+        if self.seat_ids is None and (self.ticket_class is None or self.count is None):
+            raise ValueError("send seat_ids, or ticket_class with count")
+        return self
+
+    def fingerprint(self) -> str:
+        """Identifies the request, so a retry with the same token gets the same hold."""
+        if self.seat_ids is not None:
+            return "seats:" + ",".join(sorted(self.seat_ids))
+        return f"count:{self.ticket_class}:{self.count}"
+
+
+class HeldSeat(BaseModel):
+    seat_id: str
+    ticket_class: TicketClass
+    row: int
+    number: int
+    price: Decimal
+
+
+class HoldOut(BaseModel):
+    token: str
+    event_id: int
+    expires_at: datetime
+    seats: list[HeldSeat]
+
+
+class ConfirmRequest(BaseModel):
+    booking_id: int = Field(ge=1, le=2**63 - 1)
+
+
+class ConfirmOut(BaseModel):
+    seats: list[HeldSeat]

@@ -1,0 +1,353 @@
+"""The seat gate: Redis structures that decide, atomically, who may have which seat.
+
+Every decision is one Lua script over the keys of one event (``event:{<id>}:...``, one
+hash tag, so one Redis Cluster slot). Each script first purges expired holds, so a hold
+that nobody releases still gives its seats back, and counters are derived from the sets
+(``ZCARD``), never incremented on their own. PostgreSQL stays the truth about sales: when
+Redis has lost an event's gate (no ready marker), it is rebuilt from PostgreSQL under a
+lock before any hold is served.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Any, Literal, TypeVar, cast
+
+from redis.exceptions import RedisError
+
+from event_service.metrics import GATE_REBUILDS
+from event_service.seats import TICKET_CLASSES, TicketClass
+from ticketing_common.errors import NotFound, ServiceUnavailable
+
+logger = logging.getLogger("event_service.seat_gate")
+_Method = TypeVar("_Method", bound=Callable[..., Awaitable[Any]])
+
+REBUILD_LOCK_MS = 30_000
+_NOT_LOADED = "not_loaded"
+_UNLOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
+class GateUnavailable(ServiceUnavailable):
+    """Redis cannot be reached: no hold can be decided now (reads fall back to PostgreSQL)."""
+
+    def __init__(self) -> None:
+        super().__init__("seat availability is unreachable right now; retry shortly")
+
+
+def _redis_guarded(method: _Method) -> _Method:
+    """Report Redis faults as :class:`GateUnavailable` (503), never as a 500."""
+
+    @functools.wraps(method)
+    async def guarded(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return await method(*args, **kwargs)
+        except RedisError as exc:
+            logger.warning("seat gate unreachable: %s", exc)
+            raise GateUnavailable() from exc
+
+    return cast(_Method, guarded)
+
+
+class GateNotReady(ServiceUnavailable):
+    """The event's seat gate is being rebuilt (or Redis lost it mid-request): retry."""
+
+    def __init__(self, event_id: int) -> None:
+        super().__init__(f"seat availability of event {event_id} is being rebuilt; retry shortly")
+
+
+@dataclass(frozen=True, slots=True)
+class GateLayout:
+    """What PostgreSQL knows: the seat layout and the sold seats with their tokens."""
+
+    seats_per_row: int
+    capacity: Mapping[str, int]
+    sold: Sequence[tuple[str, str]] = ()
+
+
+# Yields the event's layout (None if there is no such event) while holding the event's row
+# lock, so nothing can sell a seat between reading PostgreSQL and writing the gate.
+LayoutSource = Callable[[int], AbstractAsyncContextManager[GateLayout | None]]
+
+HoldStatus = Literal["held", "taken", "unknown", "short", "token_in_use", "token_used"]
+TokenStatus = Literal["held", "confirmed", "gone"]
+
+
+@dataclass(frozen=True, slots=True)
+class HoldReply:
+    status: HoldStatus
+    seat_ids: list[str] = field(default_factory=list)
+    expires_at: datetime | None = None
+    available: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TokenState:
+    status: TokenStatus
+    seat_ids: list[str] = field(default_factory=list)
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ResizeReply:
+    ok: bool
+    layout_in_use: bool = False
+    ticket_class: str | None = None
+    taken: int = 0
+    taken_beyond_cut: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SeatState:
+    held: frozenset[str]
+    sold: frozenset[str]
+
+
+def event_prefix(event_id: int) -> str:
+    return f"event:{{{event_id}}}:"
+
+
+def gate_keys(event_id: int) -> list[str]:
+    """The script keys, in the order the Lua prelude names them."""
+    prefix = event_prefix(event_id)
+    names = ("loaded", "holds", "hold_expiries", "hold_tokens", "confirmed", "sold")
+    return [prefix + name for name in names] + [
+        f"{prefix}available:{ticket_class}" for ticket_class in TICKET_CLASSES
+    ]
+
+
+def _from_ms(value: Any) -> datetime:
+    return datetime.fromtimestamp(int(value) / 1000, UTC)
+
+
+def _layout_args(seats_per_row: int, capacity: Mapping[str, int]) -> list[int]:
+    return [seats_per_row, *(capacity[c] for c in TICKET_CLASSES)]
+
+
+class _Scripts:
+    """The Lua scripts, registered once (EVALSHA, loaded on first NOSCRIPT)."""
+
+    OPERATIONS = (
+        "hold",
+        "release",
+        "confirm",
+        "sell",
+        "unsell",
+        "availability",
+        "seat_state",
+        "resize",
+        "rebuild",
+    )
+
+    def __init__(self, redis: Any) -> None:
+        folder = resources.files("event_service") / "lua"
+        prelude = (folder / "prelude.lua").read_text()
+        self.by_name = {
+            name: redis.register_script(prelude + "\n" + (folder / f"{name}.lua").read_text())
+            for name in self.OPERATIONS
+        }
+        self.unlock = redis.register_script(_UNLOCK)
+
+
+class SeatGate:
+    def __init__(
+        self, redis: Any, layout_source: LayoutSource, *, rebuild_wait_seconds: float = 10.0
+    ) -> None:
+        self._redis = redis
+        self._layout_source = layout_source
+        self._rebuild_wait_seconds = rebuild_wait_seconds
+        self._scripts = _Scripts(redis)
+
+    # -- holds ------------------------------------------------------------------------
+
+    @_redis_guarded
+    async def hold(
+        self,
+        event_id: int,
+        *,
+        token: str,
+        ttl_ms: int,
+        fingerprint: str,
+        seat_ids: Sequence[str] = (),
+        ticket_class: TicketClass | None = None,
+        count: int = 0,
+    ) -> HoldReply:
+        """All-or-nothing hold of named seats, or of ``count`` seats of ``ticket_class``."""
+        if ticket_class is None:
+            args: list[Any] = [token, ttl_ms, fingerprint, "seats", *seat_ids]
+        else:
+            args = [token, ttl_ms, fingerprint, "count", ticket_class, count]
+        reply = await self._run_rebuilt("hold", event_id, args)
+        status = reply[0]
+        if status == "held":
+            return HoldReply("held", list(reply[2:]), expires_at=_from_ms(reply[1]))
+        if status == "short":
+            return HoldReply("short", available=int(reply[1]))
+        return HoldReply(status, list(reply[1:]))
+
+    @_redis_guarded
+    async def release(self, event_id: int, token: str) -> tuple[int, bool]:
+        """Give back the token's held seats: (seats released, token has confirmed seats)."""
+        reply = await self._scripts.by_name["release"](keys=gate_keys(event_id), args=[token])
+        return int(reply[0]), bool(reply[1])
+
+    @_redis_guarded
+    async def peek(self, event_id: int, token: str) -> TokenState:
+        """The token's hold as it stands (rebuilding the gate first if Redis lost it)."""
+        reply = await self._run_rebuilt("confirm", event_id, [token, "peek"])
+        return self._token_state(reply)
+
+    @_redis_guarded
+    async def confirm(self, event_id: int, token: str) -> TokenState:
+        """Turn the token's hold into sold seats; ``gone`` if it no longer holds them.
+
+        Never rebuilds: the caller holds the event's row lock, which a rebuild needs.
+        """
+        reply = await self._run("confirm", event_id, [token, "confirm"], rebuild=False)
+        if reply is None:
+            raise GateNotReady(event_id)
+        return self._token_state(reply)
+
+    @staticmethod
+    def _token_state(reply: list[Any]) -> TokenState:
+        status = reply[0]
+        if status == "held":
+            return TokenState("held", list(reply[2:]), expires_at=_from_ms(reply[1]))
+        if status == "confirmed":
+            return TokenState("confirmed", list(reply[1:]))
+        return TokenState("gone")
+
+    # -- sales decided in PostgreSQL ----------------------------------------------------
+
+    @_redis_guarded
+    async def sell(self, event_id: int, token: str, seat_ids: Sequence[str]) -> list[str] | None:
+        """Mark seats sold to ``token``; returns seats sold to another token (refused).
+
+        None when the gate is not built: its rebuild will read the sale from PostgreSQL.
+        """
+        reply = await self._run("sell", event_id, [token, *seat_ids], rebuild=False)
+        if reply is None:
+            return None
+        return list(reply[1:]) if reply[0] == "conflict" else []
+
+    @_redis_guarded
+    async def unsell(self, event_id: int, token: str, seat_ids: Sequence[str] = ()) -> int | None:
+        """Put the token's sold seats back on sale; None when the gate is not built."""
+        reply = await self._run("unsell", event_id, [token, *seat_ids], rebuild=False)
+        return None if reply is None else int(reply[1])
+
+    # -- reads ------------------------------------------------------------------------
+
+    @_redis_guarded
+    async def availability(self, event_id: int) -> dict[str, int] | None:
+        """Free seats per class, or None when the gate is not built (no holds exist then)."""
+        reply = await self._run("availability", event_id, [], rebuild=False)
+        if reply is None:
+            return None
+        return dict(zip(TICKET_CLASSES, (int(n) for n in reply), strict=True))
+
+    @_redis_guarded
+    async def seat_state(self, event_id: int) -> SeatState:
+        reply = await self._run_rebuilt("seat_state", event_id, [])
+        return SeatState(held=frozenset(reply[0]), sold=frozenset(reply[1]))
+
+    # -- layout -----------------------------------------------------------------------
+
+    @_redis_guarded
+    async def build(self, event_id: int, layout: GateLayout, *, replace: bool = False) -> bool:
+        """Write a gate from ``layout``: a new event's (``replace``), or a rebuild under the
+        row lock, which leaves an existing gate as it is and then returns False."""
+        mode = "replace" if replace else "if_missing"
+        args: list[Any] = [mode, *_layout_args(layout.seats_per_row, layout.capacity)]
+        for seat_id, token in layout.sold:
+            args += [seat_id, token]
+        reply = await self._scripts.by_name["rebuild"](keys=gate_keys(event_id), args=args)
+        return bool(reply[0] == "built")
+
+    @_redis_guarded
+    async def resize(
+        self, event_id: int, seats_per_row: int, capacity: Mapping[str, int]
+    ) -> ResizeReply:
+        """Apply a new layout if no held or sold seat is cut; never rebuilds (row lock)."""
+        args = _layout_args(seats_per_row, capacity)
+        reply = await self._run("resize", event_id, args, rebuild=False)
+        if reply is None:
+            raise GateNotReady(event_id)
+        if reply[0] == "ok":
+            return ResizeReply(ok=True)
+        if reply[0] == "layout_in_use":
+            return ResizeReply(ok=False, layout_in_use=True)
+        return ResizeReply(
+            ok=False, ticket_class=reply[1], taken=int(reply[2]), taken_beyond_cut=int(reply[3])
+        )
+
+    @_redis_guarded
+    async def ensure_loaded(self, event_id: int) -> bool:
+        """Make sure the gate exists; False if PostgreSQL has no such event.
+
+        One caller (across all replicas) rebuilds under a Redis lock; the others wait for
+        the ready marker, which the rebuild script writes atomically with the gate.
+        """
+        loaded_key = gate_keys(event_id)[0]
+        lock_key = event_prefix(event_id) + "rebuild_lock"
+        deadline = time.monotonic() + self._rebuild_wait_seconds
+        while True:
+            if await self._redis.exists(loaded_key):
+                return True
+            owner = uuid.uuid4().hex
+            if await self._redis.set(lock_key, owner, nx=True, px=REBUILD_LOCK_MS):
+                try:
+                    return await self._rebuild(event_id)
+                finally:
+                    await self._scripts.unlock(keys=[lock_key], args=[owner])
+            if time.monotonic() > deadline:
+                raise GateNotReady(event_id)
+            await asyncio.sleep(0.02)
+
+    async def _rebuild(self, event_id: int) -> bool:
+        async with self._layout_source(event_id) as layout:
+            if layout is None:
+                return False
+            if not await self.build(event_id, layout):
+                return True
+        GATE_REBUILDS.inc()
+        logger.warning(
+            "seat gate rebuilt from PostgreSQL",
+            extra={"event_id": event_id, "sold_seats": len(layout.sold)},
+        )
+        return True
+
+    async def _run_rebuilt(self, name: str, event_id: int, args: list[Any]) -> list[Any]:
+        reply = await self._run(name, event_id, args, rebuild=True)
+        assert reply is not None
+        return reply
+
+    async def _run(
+        self, name: str, event_id: int, args: list[Any], *, rebuild: bool
+    ) -> list[Any] | None:
+        """Run a script; with ``rebuild`` a missing gate is rebuilt first, else None."""
+        script = self._scripts.by_name[name]
+        keys = gate_keys(event_id)
+        reply: list[Any] = await script(keys=keys, args=args)
+        if reply and reply[0] == _NOT_LOADED:
+            if not rebuild:
+                return None
+            if not await self.ensure_loaded(event_id):
+                raise NotFound("event not found")
+            reply = await script(keys=keys, args=args)
+            if reply and reply[0] == _NOT_LOADED:
+                raise GateNotReady(event_id)
+        return reply

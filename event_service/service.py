@@ -1,0 +1,389 @@
+"""event_service domain logic: events, their live availability and seat maps.
+
+Public reads come from the Redis cache (:mod:`event_service.cache`) plus the live counts
+of the seat gate; organizer writes go to PostgreSQL and reshape the gate. Holds and sales
+are in :mod:`event_service.holds`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from event_service.cache import EventCache
+from event_service.errors import (
+    CapacityInUse,
+    EventNotFound,
+    NotEventOwner,
+)
+from event_service.models import Event, SoldSeat
+from event_service.schemas import (
+    MAX_SEATS_PER_EVENT,
+    EventCreate,
+    EventInternal,
+    EventListPage,
+    EventPublic,
+    EventRecord,
+    EventUpdate,
+    OrganizerEvent,
+)
+from event_service.seat_gate import GateLayout, GateUnavailable, SeatGate
+from event_service.seats import TICKET_CLASSES
+from event_service.settings import EventSettings
+from ticketing_common.errors import BadRequest
+from ticketing_common.security import Principal
+
+logger = logging.getLogger("event_service.service")
+
+LAYOUT_FIELDS = frozenset({"seats_normal", "seats_vip", "seats_vvip", "seats_per_row"})
+
+
+@dataclass(frozen=True, slots=True)
+class EventFilters:
+    q: str | None = None
+    location: str | None = None
+    date_from: datetime | None = None
+    date_to: datetime | None = None
+    limit: int = 50
+    offset: int = 0
+
+    def cache_key(self) -> dict[str, Any]:
+        return {
+            "q": self.q,
+            "location": self.location,
+            "from": self.date_from.isoformat() if self.date_from else None,
+            "to": self.date_to.isoformat() if self.date_to else None,
+            "limit": self.limit,
+            "offset": self.offset,
+        }
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        if self.date_from and self.date_to and self.date_from > self.date_to:
+            raise BadRequest("'from' must not be after 'to'")
+        conditions: list[ColumnElement[bool]] = []
+        if self.q:
+            pattern = _contains(self.q)
+            conditions.append(
+                or_(
+                    Event.title.ilike(pattern, escape="\\"),
+                    Event.description.ilike(pattern, escape="\\"),
+                    Event.location.ilike(pattern, escape="\\"),
+                )
+            )
+        if self.location:
+            conditions.append(Event.location.ilike(_contains(self.location), escape="\\"))
+        if self.date_from:
+            conditions.append(Event.date >= self.date_from)
+        if self.date_to:
+            conditions.append(Event.date <= self.date_to)
+        return conditions
+
+
+def _contains(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _capacity(event: Event | EventRecord) -> dict[str, int]:
+    return {c: getattr(event, f"seats_{c}") for c in TICKET_CLASSES}
+
+
+@asynccontextmanager
+async def locked_layout(
+    sessionmaker: async_sessionmaker[AsyncSession], event_id: int
+) -> AsyncIterator[GateLayout | None]:
+    """The layout and sales PostgreSQL knows, read and held under the event's row lock.
+
+    Confirmations and sales take the same lock, so none can slip in between this read and
+    the gate rebuild that follows it.
+    """
+    async with sessionmaker() as session, session.begin():
+        event = await session.get(Event, event_id, with_for_update=True)
+        if event is None:
+            yield None
+            return
+        sold = await session.execute(
+            select(SoldSeat.seat_id, SoldSeat.hold_token).where(SoldSeat.event_id == event_id)
+        )
+        yield GateLayout(
+            event.seats_per_row, _capacity(event), [(seat, token) for seat, token in sold]
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class EventResources:
+    """What every request and message handler of event_service shares (one per app)."""
+
+    gate: SeatGate
+    cache: EventCache
+    settings: EventSettings
+    sessionmaker: async_sessionmaker[AsyncSession]
+
+
+class EventService:
+    def __init__(self, session: AsyncSession, resources: EventResources) -> None:
+        self._session = session
+        self._gate = resources.gate
+        self._cache = resources.cache
+        self._settings = resources.settings
+        self._sessionmaker = resources.sessionmaker
+
+    # -- reads ------------------------------------------------------------------------
+
+    async def record(self, event_id: int) -> EventRecord:
+        record = await self._cache.event(event_id, lambda: self._load_record(event_id))
+        if record is None:
+            raise EventNotFound()
+        return record
+
+    async def public_event(self, event_id: int) -> EventPublic:
+        record = await self.record(event_id)
+        [available] = await self._availability([record])
+        result: EventPublic = EventPublic.build(record, available)
+        return result
+
+    async def internal_event(self, event_id: int) -> EventInternal:
+        record = await self.record(event_id)
+        [available] = await self._availability([record])
+        result: EventInternal = EventInternal.build(record, available)
+        return result
+
+    async def list_events(self, filters: EventFilters) -> tuple[list[EventPublic], int]:
+        conditions = filters.conditions()
+        page = await self._cache.event_list(
+            filters.cache_key(), lambda: self._query_events(conditions, filters)
+        )
+        available = await self._availability(page.events)
+        events = [EventPublic.build(r, a) for r, a in zip(page.events, available, strict=True)]
+        return events, page.total
+
+    async def organizer_events(
+        self, organizer: Principal, limit: int, offset: int
+    ) -> tuple[list[OrganizerEvent], int]:
+        """The organizer's own events with their sales, straight from PostgreSQL."""
+        mine = Event.organizer_id == organizer.user_id
+        total = await self._session.scalar(select(func.count()).select_from(Event).where(mine))
+        events = list(
+            await self._session.scalars(
+                select(Event)
+                .where(mine)
+                .order_by(Event.created_at.desc(), Event.id.desc())
+                .limit(limit)
+                .offset(offset)
+            )
+        )
+        available = await self._availability([EventRecord.model_validate(e) for e in events])
+        views = [self._organizer_view(e, a) for e, a in zip(events, available, strict=True)]
+        return views, int(total or 0)
+
+    async def seat_map(self, event_id: int) -> bytes:
+        """Every seat with its status, as JSON bytes (50,000 seats: no model per seat)."""
+        record = await self.record(event_id)
+        state = await self._gate.seat_state(event_id)
+        per_row = record.seats_per_row
+        seats: list[dict[str, Any]] = []
+        append = seats.append
+        for ticket_class in TICKET_CLASSES:
+            for index in range(getattr(record, f"seats_{ticket_class}")):
+                row, offset = divmod(index, per_row)
+                seat_id = f"{ticket_class}-{row + 1}-{offset + 1}"
+                status = (
+                    "sold"
+                    if seat_id in state.sold
+                    else "held"
+                    if seat_id in state.held
+                    else "available"
+                )
+                append(
+                    {
+                        "seat_id": seat_id,
+                        "ticket_class": ticket_class,
+                        "row": row + 1,
+                        "number": offset + 1,
+                        "status": status,
+                    }
+                )
+        held, sold = len(state.held), len(state.sold)
+        return orjson.dumps(
+            {
+                "event_id": event_id,
+                "seats_per_row": per_row,
+                "available": len(seats) - held - sold,
+                "held": held,
+                "sold": sold,
+                "seats": seats,
+            }
+        )
+
+    # Cache loads run in a session of their own: concurrent misses share one load.
+
+    async def _load_record(self, event_id: int) -> EventRecord | None:
+        async with self._sessionmaker() as session:
+            event = await session.get(Event, event_id)
+            return None if event is None else EventRecord.model_validate(event)
+
+    async def _query_events(
+        self, conditions: list[ColumnElement[bool]], filters: EventFilters
+    ) -> EventListPage:
+        async with self._sessionmaker() as session:
+            total = await session.scalar(select(func.count()).select_from(Event).where(*conditions))
+            events = await session.scalars(
+                select(Event)
+                .where(*conditions)
+                .order_by(Event.created_at.desc(), Event.id.desc())
+                .limit(filters.limit)
+                .offset(filters.offset)
+            )
+            records = [EventRecord.model_validate(e) for e in events]
+        return EventListPage(total=int(total or 0), events=records)
+
+    async def _availability(self, records: Sequence[EventRecord]) -> list[dict[str, int]]:
+        """Free seats per class from the gates; where a gate is not built (Redis lost it,
+        and every hold with it) or Redis is unreachable, capacity minus PostgreSQL's sold
+        counters."""
+        live = await asyncio.gather(*(self._live_availability(r.id) for r in records))
+        missing = [r.id for r, available in zip(records, live, strict=True) if available is None]
+        sold: dict[int, dict[str, int]] = {}
+        if missing:
+            rows = await self._session.execute(
+                select(Event.id, Event.sold_normal, Event.sold_vip, Event.sold_vvip).where(
+                    Event.id.in_(missing)
+                )
+            )
+            sold = {row[0]: dict(zip(TICKET_CLASSES, row[1:], strict=True)) for row in rows}
+        result = []
+        for record, available in zip(records, live, strict=True):
+            if available is None:
+                counts = sold.get(record.id, dict.fromkeys(TICKET_CLASSES, 0))
+                available = {c: record.capacity()[c] - counts[c] for c in TICKET_CLASSES}
+            result.append(available)
+        return result
+
+    async def _live_availability(self, event_id: int) -> dict[str, int] | None:
+        try:
+            return await self._gate.availability(event_id)
+        except GateUnavailable:
+            return None
+
+    @staticmethod
+    def _organizer_view(event: Event, available: dict[str, int]) -> OrganizerEvent:
+        view: OrganizerEvent = OrganizerEvent.build(
+            EventRecord.model_validate(event),
+            available,
+            sold_normal=event.sold_normal,
+            sold_vip=event.sold_vip,
+            sold_vvip=event.sold_vvip,
+        )
+        return view
+
+    # -- organizer writes ---------------------------------------------------------------
+
+    async def create_event(self, organizer: Principal, data: EventCreate) -> OrganizerEvent:
+        prices = data.prices()
+        event = Event(
+            organizer_id=organizer.user_id,
+            title=data.title,
+            description=data.description,
+            date=data.date,
+            location=data.location,
+            currency=self._settings.currency,
+            seats_per_row=data.seats_per_row,
+            price_normal=prices["normal"],
+            price_vip=prices["vip"],
+            price_vvip=prices["vvip"],
+            seats_normal=data.seats_normal,
+            seats_vip=data.seats_vip,
+            seats_vvip=data.seats_vvip,
+            sold_normal=0,
+            sold_vip=0,
+            sold_vvip=0,
+        )
+        self._session.add(event)
+        await self._session.flush()
+        capacity = _capacity(event)
+        await self._gate.build(event.id, GateLayout(event.seats_per_row, capacity), replace=True)
+        await self._cache.invalidate(None)
+        logger.info(
+            "event created",
+            extra={
+                "event_id": event.id,
+                "organizer_id": organizer.user_id,
+                "seats": sum(capacity.values()),
+            },
+        )
+        return self._organizer_view(event, capacity)
+
+    async def settle_cache(self, event_id: int) -> None:
+        """After the commit of a create or update: the public caches may fill again."""
+        await self._cache.settle(event_id)
+
+    async def update_event(
+        self, organizer: Principal, event_id: int, data: EventUpdate
+    ) -> OrganizerEvent:
+        """Partial update by the owner. Prices apply to new holds only: bookings keep the
+        price they were made at. Seats are cut from the end of a class, never below what
+        is held or sold; seats_per_row renames every seat, so it changes only while none
+        is held or sold."""
+        event = await self._session.get(Event, event_id)
+        if event is None:
+            raise EventNotFound()
+        if event.organizer_id != organizer.user_id:
+            raise NotEventOwner()
+        changes = data.changes()
+        relayout = any(changes[f] != getattr(event, f) for f in LAYOUT_FIELDS & changes.keys())
+        if relayout:
+            # Before the row lock: a rebuild takes that lock itself.
+            await self._gate.ensure_loaded(event_id)
+        event = await self.lock(event_id)
+        for name, value in changes.items():
+            setattr(event, name, value)
+        total = sum(_capacity(event).values())
+        if not 1 <= total <= MAX_SEATS_PER_EVENT:
+            raise BadRequest(f"an event needs between 1 and {MAX_SEATS_PER_EVENT} seats")
+        try:
+            await self._session.flush()
+        except IntegrityError as exc:
+            raise CapacityInUse("capacity cannot drop below the seats already sold") from exc
+        if relayout:
+            await self._resize_gate(event)
+        await self._cache.invalidate(event_id)
+        [available] = await self._availability([EventRecord.model_validate(event)])
+        return self._organizer_view(event, available)
+
+    async def _resize_gate(self, event: Event) -> None:
+        reply = await self._gate.resize(event.id, event.seats_per_row, _capacity(event))
+        if reply.ok:
+            return
+        if reply.layout_in_use:
+            raise CapacityInUse("seats_per_row cannot change once seats are held or sold")
+        raise CapacityInUse(
+            f"{reply.ticket_class} capacity cannot drop below sold + held "
+            f"({reply.taken} seats), and the seats removed must all be free",
+            details={
+                "ticket_class": reply.ticket_class,
+                "sold_and_held": reply.taken,
+                "taken_beyond_new_capacity": reply.taken_beyond_cut,
+            },
+        )
+
+    async def lock(self, event_id: int) -> Event:
+        """The event's row, locked until the transaction ends (404 if there is none)."""
+        event = await self.lock_or_none(event_id)
+        if event is None:
+            raise EventNotFound()
+        return event
+
+    async def lock_or_none(self, event_id: int) -> Event | None:
+        return await self._session.get(
+            Event, event_id, with_for_update=True, populate_existing=True
+        )
