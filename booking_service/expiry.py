@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
-from collections.abc import AsyncIterator
-
 from fastapi import FastAPI
 
 from booking_service import service
 from booking_service.event_client import event_client_of
 from booking_service.settings import BookingSettings
-
-logger = logging.getLogger("booking_service.expiry")
+from ticketing_common.background import periodic_lifecycle, run_periodically
 
 
 async def expire_once(app: FastAPI) -> int:
@@ -25,27 +19,21 @@ async def expire_once(app: FastAPI) -> int:
         )
 
 
+def _interval(app: FastAPI) -> float:
+    return float(app.state.settings.expiry_interval_seconds)
+
+
+def _batch_size(app: FastAPI) -> float:
+    return float(app.state.settings.expiry_batch_size)
+
+
 async def run_expiry_loop(app: FastAPI) -> None:
     """Every interval, expire batches until none is full. Runs in every replica."""
-    settings: BookingSettings = app.state.settings
-    while True:
-        try:
-            expired = await expire_once(app)
-        except Exception:
-            logger.exception("expiry pass failed; retrying next interval")
-            expired = 0
-        if expired:
-            logger.info("expired stale bookings", extra={"count": expired})
-        if expired < settings.expiry_batch_size:
-            await asyncio.sleep(settings.expiry_interval_seconds)
+    await run_periodically(
+        app, expire_once, name="booking-expiry", interval=_interval, batch_size=_batch_size
+    )
 
 
-@contextlib.asynccontextmanager
-async def expiry_lifecycle(app: FastAPI) -> AsyncIterator[None]:
-    task = asyncio.create_task(run_expiry_loop(app), name="booking-expiry-loop")
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+expiry_lifecycle = periodic_lifecycle(
+    expire_once, name="booking-expiry", interval=_interval, batch_size=_batch_size
+)

@@ -7,17 +7,11 @@ Runs in every replica; each pass claims its batch with ``SKIP LOCKED``.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
-from collections.abc import AsyncIterator
-
 from fastapi import FastAPI
 
 from payment_service import service
 from payment_service.settings import PaymentSettings
-
-logger = logging.getLogger("payment.reconciler")
+from ticketing_common.background import periodic_lifecycle
 
 
 async def reconcile_once(app: FastAPI) -> int:
@@ -27,25 +21,14 @@ async def reconcile_once(app: FastAPI) -> int:
     )
 
 
-async def run_reconcile_loop(app: FastAPI) -> None:
-    settings: PaymentSettings = app.state.settings
-    while True:
-        await asyncio.sleep(settings.payment_reconcile_interval_seconds)
-        try:
-            settled = await reconcile_once(app)
-        except Exception:
-            logger.exception("reconcile pass failed; retrying next interval")
-            continue
-        if settled:
-            logger.info("settled stale pending payments", extra={"count": settled})
+def _interval(app: FastAPI) -> float:
+    return float(app.state.settings.payment_reconcile_interval_seconds)
 
 
-@contextlib.asynccontextmanager
-async def reconciler_lifecycle(app: FastAPI) -> AsyncIterator[None]:
-    task = asyncio.create_task(run_reconcile_loop(app), name="payment-reconcile-loop")
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+def _batch_size(app: FastAPI) -> float:
+    return float(app.state.settings.payment_reconcile_batch)
+
+
+reconciler_lifecycle = periodic_lifecycle(
+    reconcile_once, name="payment-reconcile", interval=_interval, batch_size=_batch_size
+)
