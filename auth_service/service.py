@@ -57,6 +57,7 @@ from ticketing_common.db import utcnow
 from ticketing_common.errors import Conflict, DomainError, Forbidden, NotFound, Unauthorized
 from ticketing_common.messaging import publish
 from ticketing_common.messaging.contracts import EmailVerification, PasswordReset
+from ticketing_common.pagination import Page
 from ticketing_common.security import Principal, Role
 
 logger = logging.getLogger(__name__)
@@ -74,12 +75,6 @@ async def _counted(counter: Counter) -> AsyncIterator[None]:
         raise
     finally:
         counter.labels(outcome).inc()
-
-
-@dataclass(frozen=True, slots=True)
-class Page:
-    limit: int
-    offset: int
 
 
 @dataclass(frozen=True, slots=True)

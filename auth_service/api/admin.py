@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response
 from fastapi.responses import FileResponse
 
-from auth_service.api.deps import AuthServiceDep, PageDep, with_total
+from auth_service.api.deps import AuthServiceDep
 from auth_service.documents import document_path
 from auth_service.models import UserStatus
 from auth_service.schemas import (
@@ -23,6 +23,7 @@ from auth_service.schemas import (
     UsersPage,
 )
 from auth_service.service import AdminOutcome
+from ticketing_common.pagination import PageDep
 from ticketing_common.security import AdminUser, Role
 
 router = APIRouter(prefix="/api/auth/admin", tags=["admin"])
@@ -65,7 +66,7 @@ async def pending_organizers(
 ) -> PendingOrganizersPage:
     """Organizers awaiting approval, oldest application first."""
     users, total = await auth.pending_organizers(page)
-    with_total(response, total)
+    page.answer_total(response, total)
     return PendingOrganizersPage(organizers=[AdminUserOut.model_validate(u) for u in users])
 
 
@@ -94,7 +95,7 @@ async def users(
 ) -> UsersPage:
     """All accounts by id (deleted ones only with ``status=deleted``)."""
     found, total = await auth.users(page, role=role, status=status)
-    with_total(response, total)
+    page.answer_total(response, total)
     return UsersPage(users=[AdminUserOut.model_validate(u) for u in found])
 
 
@@ -127,5 +128,5 @@ async def audit_logs(
 ) -> AuditLogsPage:
     """Newest first; ``user_id`` matches entries by that user or about that user."""
     entries, total = await auth.audit_logs(page, action=action, user_id=user_id, service=service)
-    with_total(response, total)
+    page.answer_total(response, total)
     return AuditLogsPage(audit_logs=[AuditLogOut.model_validate(e) for e in entries])

@@ -6,20 +6,18 @@ import json
 from dataclasses import dataclass
 from typing import Annotated, Any, Generic, TypeVar
 
-from fastapi import Depends, Query, Request, Response
+from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
 
 from auth_service.documents import Document, check_document
 from auth_service.errors import InvalidDocument
-from auth_service.service import AuthService, Page
+from auth_service.service import AuthService
 from auth_service.settings import AuthSettings
 from ticketing_common.db import SessionDep
 from ticketing_common.errors import BadRequest, PayloadTooLarge
 
-MAX_LIMIT = 200
-DEFAULT_LIMIT = 50
 _MULTIPART_OVERHEAD = 64 * 1024
 
 M = TypeVar("M", bound=BaseModel)
@@ -46,20 +44,6 @@ def get_auth_service(request: Request, session: SessionDep) -> AuthService:
 
 
 AuthServiceDep = Annotated[AuthService, Depends(get_auth_service)]
-
-
-def page_params(
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
-) -> Page:
-    return Page(limit=limit, offset=offset)
-
-
-PageDep = Annotated[Page, Depends(page_params)]
-
-
-def with_total(response: Response, total: int) -> None:
-    response.headers["X-Total-Count"] = str(total)
 
 
 @dataclass(frozen=True, slots=True)

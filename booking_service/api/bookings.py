@@ -7,14 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request, Response
 
 from booking_service import service
-from booking_service.api.deps import (
-    MAX_ID,
-    BookingId,
-    EventId,
-    EventsDep,
-    PageDep,
-    SettingsDep,
-)
+from booking_service.api.deps import BookingId, EventId, EventsDep, SettingsDep
 from booking_service.models import Booking, BookingStatus
 from booking_service.schemas import (
     BookingCancelledOut,
@@ -28,6 +21,7 @@ from booking_service.schemas import (
     TakenSeats,
 )
 from ticketing_common.db import SessionDep
+from ticketing_common.pagination import MAX_ID, PageDep
 from ticketing_common.security import AdminUser, CurrentUser, OrganizerOrAdmin, OrganizerUser
 
 router = APIRouter(prefix="/api/bookings", tags=["bookings"])

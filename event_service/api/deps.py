@@ -9,10 +9,7 @@ from fastapi import Depends, Path, Request
 from event_service.holds import SeatHolds
 from event_service.service import EventService
 from ticketing_common.db import SessionDep
-
-MAX_ID = 2**63 - 1
-MAX_LIMIT = 200
-DEFAULT_LIMIT = 50
+from ticketing_common.pagination import MAX_ID
 
 EventId = Annotated[int, Path(ge=1, le=MAX_ID, description="event id")]
 

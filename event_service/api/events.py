@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Query, Response
 
-from event_service.api.deps import DEFAULT_LIMIT, MAX_LIMIT, EventId, EventServiceDep
+from event_service.api.deps import EventId, EventServiceDep
 from event_service.schemas import (
     EventCreate,
     EventList,
@@ -18,13 +18,10 @@ from event_service.schemas import (
     SeatMap,
 )
 from event_service.service import EventFilters
+from ticketing_common.pagination import DEFAULT_LIMIT, Limit, Offset, set_total_count
 from ticketing_common.security import CurrentUser, OrganizerOrAdmin
 
 router = APIRouter(prefix="/api/events", tags=["events"])
-
-Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
-Offset = Annotated[int, Query(ge=0, le=1_000_000)]
-TOTAL_HEADER = "X-Total-Count"
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -59,7 +56,7 @@ async def list_events(
         offset=offset,
     )
     found, total = await events.list_events(filters)
-    response.headers[TOTAL_HEADER] = str(total)
+    set_total_count(response, total)
     return EventList(events=found)
 
 
@@ -72,7 +69,7 @@ async def my_events(
     offset: Offset = 0,
 ) -> OrganizerEventList:
     found, total = await events.organizer_events(organizer, limit, offset)
-    response.headers[TOTAL_HEADER] = str(total)
+    set_total_count(response, total)
     return OrganizerEventList(events=found)
 
 

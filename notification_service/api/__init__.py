@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Request, Response
 
 from notification_service import service
 from notification_service.schemas import NotificationList, NotificationOut
 from ticketing_common.db import SessionDep
+from ticketing_common.pagination import DbId, PageDep
 from ticketing_common.security import CurrentUser
 
 router = APIRouter(prefix="/api/notifications", tags=["notifications"])
 
-BookingId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+BookingId = DbId
 
 
 @router.get("", response_model=NotificationList)
@@ -21,12 +20,13 @@ async def list_my_notifications(
     principal: CurrentUser,
     session: SessionDep,
     response: Response,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
+    page: PageDep,
 ) -> NotificationList:
     """The caller's own notifications, newest first; the total is in ``X-Total-Count``."""
-    rows, total = await service.list_notifications(session, principal, limit=limit, offset=offset)
-    response.headers["X-Total-Count"] = str(total)
+    rows, total = await service.list_notifications(
+        session, principal, limit=page.limit, offset=page.offset
+    )
+    page.answer_total(response, total)
     return NotificationList(notifications=[NotificationOut.model_validate(r) for r in rows])
 
 
