@@ -26,6 +26,7 @@ import pytest
 import yaml
 
 from devstack.config import DATABASES, ROOT, SERVICES
+from ticketing_common.messaging.config import MessagingSettings
 from ticketing_common.settings import ServiceSettings
 
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -337,6 +338,8 @@ def _settings_variables() -> set[str]:
         for value in vars(module).values():
             if inspect.isclass(value) and issubclass(value, ServiceSettings):
                 names |= {f.alias for f in value.model_fields.values() if f.alias}
+    prefix = MessagingSettings.model_config.get("env_prefix", "")
+    names |= {f"{prefix}{name}".upper() for name in MessagingSettings.model_fields}
     return names
 
 
