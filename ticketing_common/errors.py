@@ -13,6 +13,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -139,6 +141,10 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
+#: connection failures, too many connections, server shutting down or starting up
+_UNAVAILABLE_STATES = ("08", "53", "57P01", "57P02", "57P03")
+
+
 def _sqlstate(exc: DBAPIError) -> str:
     orig = exc.orig
     state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
@@ -150,15 +156,35 @@ def _sqlstate(exc: DBAPIError) -> str:
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
     """Input PostgreSQL refuses as data (class 22: NUL bytes, out-of-range numbers) is a 400.
 
-    Anything else from the database is a bug or an outage and stays a 500.
+    A database that is out of connections or restarting is a 503 the client may retry;
+    anything else from the database is a bug and stays a 500.
     """
     assert isinstance(exc, DBAPIError)
-    if _sqlstate(exc).startswith("22"):
+    state = _sqlstate(exc)
+    if state.startswith("22"):
         return JSONResponse(
             error_body("invalid input: a value cannot be stored as given", "invalid_input"),
             status_code=400,
         )
+    if exc.connection_invalidated or state.startswith(_UNAVAILABLE_STATES):
+        return await _dependency_down(request, exc)
     return await _unhandled_error(request, exc)
+
+
+async def _dependency_down(request: Request, exc: Exception) -> JSONResponse:
+    """PostgreSQL or Redis unreachable: a 503 the client may retry, not a 500."""
+    logger.warning(
+        "dependency unavailable on %s %s: %s: %s",
+        request.method,
+        request.url.path,
+        type(exc).__name__,
+        exc,
+    )
+    return JSONResponse(
+        error_body("a dependency is temporarily unavailable, retry shortly", "service_unavailable"),
+        status_code=503,
+        headers={"Retry-After": "1"},
+    )
 
 
 async def _unhandled_error(request: Request, exc: Exception) -> JSONResponse:
@@ -171,4 +197,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(DBAPIError, _database_error)
+    for unreachable in (ConnectionError, RedisConnectionError, RedisTimeoutError):
+        app.add_exception_handler(unreachable, _dependency_down)
     app.add_exception_handler(Exception, _unhandled_error)

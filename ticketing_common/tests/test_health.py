@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pytest
 from fastapi import APIRouter
+from sqlalchemy import text
 
 from ticketing_common.app import create_service_app
+from ticketing_common.db import SessionDep
 from ticketing_common.settings import ServiceSettings
 from ticketing_common.testing import running_app
 
@@ -26,6 +28,16 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _db_router() -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/db-time")
+    async def db_time(session: SessionDep) -> dict[str, str]:
+        return {"now": str((await session.execute(text("SELECT now()"))).scalar_one())}
+
+    return router
 
 
 @pytest.fixture
@@ -96,8 +108,9 @@ async def test_killing_postgres_makes_readyz_name_the_database_while_healthz_sta
         DB_NAME="postgres",
         APP_ENV="test",
     )
-    app = create_service_app(settings=settings, routers=[APIRouter()])
+    app = create_service_app(settings=settings, routers=[_db_router()])
     async with running_app(app) as client:
+        assert (await client.get("/db-time")).status_code == 200
         ready = await client.get("/readyz")
         assert ready.status_code == 200, ready.text
         assert ready.json()["checks"] == {"database": "ok", "redis": "ok", "rabbitmq": "ok"}
@@ -113,6 +126,12 @@ async def test_killing_postgres_makes_readyz_name_the_database_while_healthz_sta
         assert body["checks"]["redis"] == "ok"
         assert body["checks"]["rabbitmq"] == "ok"
         assert body["error"] == "not ready: database down"
+
+        # A request that needs the dead database is a retryable 503, not a 500.
+        needs_db = await client.get("/db-time")
+        assert needs_db.status_code == 503, needs_db.text
+        assert needs_db.json()["code"] == "service_unavailable"
+        assert needs_db.headers["retry-after"] == "1"
 
         alive = await client.get("/healthz")
         assert alive.status_code == 200
