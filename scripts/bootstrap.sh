@@ -27,6 +27,10 @@ command -v "$PY" >/dev/null || PY=python3
 if [[ ! -x .venv/bin/python ]]; then
   "$PY" -m venv .venv
 fi
+# newman (Postman collection runner) for the API test, from the npm registry.
+command -v npm >/dev/null || { apt-get update -qq; apt-get install -y -qq nodejs npm >/dev/null; }
+[[ -x postman/node_modules/.bin/newman ]] || npm ci --prefix postman --silent --no-audit --no-fund
+
 stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
 if [[ ! -f $stamp ]]; then
   .venv/bin/pip install -q --upgrade pip >/dev/null
