@@ -19,6 +19,9 @@ class EventSettings(ServiceSettings):
     # TTL only bounds how long an entry of a quiet event lives.
     event_cache_ttl_seconds: int = Field(60, alias="EVENT_CACHE_TTL_SECONDS", ge=1)
     event_list_cache_ttl_seconds: int = Field(10, alias="EVENT_LIST_CACHE_TTL_SECONDS", ge=1)
+    #: how long a shared cache (the gateway) may serve the public event list as it is:
+    #: availability figures in the list may then lag the truth by this much
+    public_list_max_age_seconds: int = Field(1, alias="PUBLIC_LIST_MAX_AGE_SECONDS", ge=0, le=60)
     max_seats_per_hold: int = Field(100, alias="MAX_SEATS_PER_HOLD", ge=1, le=1000)
     max_hold_ttl_seconds: int = Field(3600, alias="MAX_HOLD_TTL_SECONDS", ge=1)
     # How long a request waits for another replica that is rebuilding an event's seat gate.

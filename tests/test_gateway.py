@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 
 import httpx
 import pytest
@@ -116,3 +117,21 @@ async def test_oversized_upload_is_refused_with_json_413(client: httpx.AsyncClie
     )
     assert response.status_code == 413
     assert response.json()["code"] == "payload_too_large"
+
+
+async def test_public_event_list_is_micro_cached_but_never_for_signed_in_callers(
+    client: httpx.AsyncClient,
+):
+    path = f"/api/events?q=cache-probe-{uuid.uuid4().hex}"
+    first = await client.get(path)
+    assert first.status_code == 200
+    assert first.headers["cache-control"] == "public, max-age=1"
+    assert first.headers["x-cache-status"] in ("MISS", "EXPIRED")
+    again = [await client.get(path) for _ in range(3)]
+    assert "HIT" in [r.headers["x-cache-status"] for r in again]
+    assert all(r.json() == first.json() for r in again)
+
+    signed_in = await client.get(path, headers={"Authorization": "Bearer anything"})
+    assert signed_in.headers["x-cache-status"] == "BYPASS"
+    detail = await client.get("/api/events/999999999")
+    assert "x-cache-status" not in detail.headers

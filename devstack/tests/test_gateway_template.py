@@ -39,11 +39,12 @@ def test_rendered_gateway_passes_nginx_config_check(tmp_path: Path, flavour: str
         upstreams = {s: [f"localhost:{port}"] for s, port in SERVICES.items()}
     values = gateway.template_values(stack, upstreams)
     values["ACCESS_LOG"] = str(tmp_path / "access.log")
+    values["CACHE_DIR"] = str(tmp_path / "cache")
     (tmp_path / "gateway.conf").write_text(gateway.render(gateway.TEMPLATE.read_text(), values))
     for sub in ("client", "proxy", "fastcgi", "uwsgi", "scgi"):
         (tmp_path / sub).mkdir()
     (tmp_path / "nginx.conf").write_text(
-        f"pid {tmp_path}/nginx.pid; error_log {tmp_path}/error.log;\n"
+        f"user root; pid {tmp_path}/nginx.pid; error_log {tmp_path}/error.log;\n"
         "events {}\n"
         f"http {{ client_body_temp_path {tmp_path}/client; proxy_temp_path {tmp_path}/proxy;"
         f" fastcgi_temp_path {tmp_path}/fastcgi; uwsgi_temp_path {tmp_path}/uwsgi;"
@@ -74,12 +75,18 @@ def test_dead_upstream_gets_a_json_502_from_a_real_nginx(tmp_path: Path):
     dead = {s: [f"127.0.0.1:{_free_port()}"] for s in SERVICES}
     values = gateway.template_values(stack, dead)
     port = _free_port()
-    values.update({"ACCESS_LOG": str(tmp_path / "access.log"), "GATEWAY_PORT": str(port)})
+    values.update(
+        {
+            "ACCESS_LOG": str(tmp_path / "access.log"),
+            "GATEWAY_PORT": str(port),
+            "CACHE_DIR": str(tmp_path / "cache"),
+        }
+    )
     (tmp_path / "gateway.conf").write_text(gateway.render(gateway.TEMPLATE.read_text(), values))
     for sub in ("client", "proxy", "fastcgi", "uwsgi", "scgi"):
         (tmp_path / sub).mkdir()
     (tmp_path / "nginx.conf").write_text(
-        f"daemon off; pid {tmp_path}/nginx.pid; error_log {tmp_path}/error.log;\n"
+        f"user root; daemon off; pid {tmp_path}/nginx.pid; error_log {tmp_path}/error.log;\n"
         "events {}\n"
         f"http {{ client_body_temp_path {tmp_path}/client; proxy_temp_path {tmp_path}/proxy;"
         f" fastcgi_temp_path {tmp_path}/fastcgi; uwsgi_temp_path {tmp_path}/uwsgi;"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Query, Response
+from fastapi import APIRouter, BackgroundTasks, Query, Request, Response
 
 from event_service.api.deps import EventId, EventServiceDep
 from event_service.schemas import (
@@ -33,6 +33,7 @@ def _utc(value: datetime | None) -> datetime | None:
 @router.get("", response_model=EventList, summary="List events, newest first")
 async def list_events(
     events: EventServiceDep,
+    request: Request,
     response: Response,
     q: Annotated[
         str | None, Query(max_length=200, description="text in title, description or location")
@@ -57,6 +58,10 @@ async def list_events(
     )
     found, total = await events.list_events(filters)
     set_total_count(response, total)
+    max_age = request.app.state.settings.public_list_max_age_seconds
+    if max_age:
+        # The gateway micro-caches the public list for this long (nginx proxy_cache).
+        response.headers["Cache-Control"] = f"public, max-age={max_age}"
     return EventList(events=found)
 
 
