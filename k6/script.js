@@ -4,7 +4,9 @@
 //
 // Every virtual user shares one source address, and the gateway allows 10 requests per
 // second per address (burst 20): each user pauses 2-3 s between requests so the whole
-// run stays just inside the limit. A 429 is counted apart, never hidden.
+// run stays just inside the limit. A 429 is counted apart, never hidden. Locally, give
+// each user its own address as real users have: k6 run --local-ips 127.0.1.1-127.0.8.254.
+// tests/test_k6_smoke.py runs it for a few seconds in every test run (--stage overrides).
 import http from 'k6/http';
 import { check, sleep } from 'k6';
 import { Rate } from 'k6/metrics';

@@ -1,0 +1,61 @@
+"""``python -m bench [--quick] [--output PATH] [--keep-stack]`` (``scripts/bench`` runs it).
+
+Exit status: 0 when the run measured every row and nothing was sold twice, lost or
+oversold (missed performance targets are reported, not failed); 1 when the run broke
+off; 2 when the flash sale's read-back found a correctness violation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import traceback
+from pathlib import Path
+
+from bench.report import console_table, render
+from bench.run import FULL, QUICK, run
+from devstack.config import ROOT
+
+DEFAULT_OUTPUT = ROOT / "docs" / "BENCHMARKS.md"
+QUICK_OUTPUT = ROOT / ".run" / "bench" / "BENCHMARKS-quick.md"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__)
+    parser.add_argument(
+        "--quick", action="store_true", help="small numbers (~3 min) to check the harness"
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help=f"report path (default {DEFAULT_OUTPUT.relative_to(ROOT)}; "
+        f"{QUICK_OUTPUT.relative_to(ROOT)} with --quick)",
+    )
+    parser.add_argument(
+        "--keep-stack", action="store_true", help="leave the bench stack running afterwards"
+    )
+    args = parser.parse_args(argv)
+    plan = QUICK if args.quick else FULL
+    output: Path = args.output or (QUICK_OUTPUT if args.quick else DEFAULT_OUTPUT)
+    command = " ".join(["scripts/bench", *map(shlex.quote, sys.argv[1:] if argv is None else argv)])
+    try:
+        results = run(plan, keep_stack=args.keep_stack, command=command)
+    except Exception:
+        traceback.print_exc()
+        print("benchmark run broke off; no report written", file=sys.stderr)
+        return 1
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(render(results))
+    print(console_table(results))
+    print(f"\nreport: {output}")
+    flash = results.flash
+    if flash is None or not flash.correct:
+        print("FLASH SALE CORRECTNESS VIOLATION (see the report)", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

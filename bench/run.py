@@ -1,0 +1,478 @@
+"""One benchmark run: a fresh bench stack, accounts, the four rows, profiles, the report.
+
+Rows run in this order so that none pays for another's leftovers: reads (1), the
+original's stress test (4), booking throughput (2; its bookings stay pending, which costs
+nothing until they expire long after the run), and the flash sale (3) last, whose ticket
+emails keep notification_service busy for a while after the sale. Profiles of missed
+rows are taken under a repeat of their load, never during a measured row: rows 1 and 2
+right after row 2, the booking path again after the sale only if nothing profiled it yet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.metadata
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+from bench import stack
+from bench.baselines import redis_hold_rate, static_nginx, tool_version
+from bench.k6 import K6Result, k6_version, run_k6
+from bench.logscan import LogWindow
+from bench.mail import MailSink
+from bench.prepare import BenchData, prepare, refresh_sessions
+from bench.procstats import ProcessSampler, children_of
+from bench.profiling import ProfileSummary, start_recording, summarize
+from bench.results import (
+    BookingRow,
+    FlashRow,
+    ReadRow,
+    RunResults,
+    StressRow,
+    Throughput,
+)
+from devstack import infra
+from devstack.config import ROOT, SERVICES
+from devstack.gateway import nginx_pid
+
+RUN_DIR = stack.BENCH_STACK.run_dir
+LOG_DIR = stack.BENCH_STACK.log_dir
+K6_LOGS = RUN_DIR / "k6"
+PROFILE_RATE = 100
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How big each row is. ``FULL`` is the issue's; ``QUICK`` checks the harness in ~2 min."""
+
+    buyers: int = 500
+    catalogue_events: int = 20
+    warmup_seconds: int = 5
+    read_vus: int = 50
+    read_seconds: int = 20
+    booking_vus: int = 50
+    booking_seconds: int = 20
+    booking_seats: int = 100_000
+    flash_seats: tuple[int, int, int] = (8000, 1500, 500)
+    flash_max_duration: str = "4m"
+    stress_stages: tuple[str, ...] = ()
+    redis_requests: int = 200_000
+    profile_seconds: int = 15
+    quick: bool = False
+
+    @property
+    def flash_capacity(self) -> int:
+        return sum(self.flash_seats)
+
+
+FULL = Plan()
+QUICK = Plan(
+    buyers=20,
+    catalogue_events=5,
+    warmup_seconds=2,
+    read_vus=20,
+    read_seconds=5,
+    booking_vus=10,
+    booking_seconds=5,
+    booking_seats=20_000,
+    flash_seats=(150, 40, 10),
+    flash_max_duration="1m",
+    stress_stages=("5s:30", "5s:0"),
+    redis_requests=20_000,
+    profile_seconds=5,
+    quick=True,
+)
+
+
+@dataclass
+class Context:
+    plan: Plan
+    data_file: Path
+    results: RunResults
+    pids: dict[str, int] = field(default_factory=dict)
+    profiled: set[str] = field(default_factory=set)
+    data: BenchData | None = None
+    profile_loads: list[str] = field(default_factory=list)
+
+    @property
+    def gateway_url(self) -> str:
+        return stack.BENCH_STACK.gateway_url
+
+    def k6_env(self, **extra: str) -> dict[str, str]:
+        return {"BENCH_DATA": str(self.data_file), "BASE_URL": self.gateway_url, **extra}
+
+
+def say(message: str) -> None:
+    print(f"[bench {datetime.now():%H:%M:%S}] {message}", file=sys.stderr, flush=True)
+
+
+def _gateway_pids() -> list[int]:
+    master = nginx_pid(stack.BENCH_STACK)
+    return [master, *children_of(master)] if master else []
+
+
+def _settle(timeout: float = 120.0) -> None:
+    """Wait until the bench vhost's queues are drained (background work done), bounded."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        listed = subprocess.run(
+            ["rabbitmqctl", "-q", "list_queues", "-p", stack.BENCH_STACK.vhost, "messages"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        counts = [int(x) for x in listed.stdout.split() if x.isdigit()]
+        if listed.returncode == 0 and sum(counts) == 0:
+            break
+        time.sleep(2)
+    time.sleep(2)
+
+
+def _refresh(ctx: Context) -> None:
+    """New access tokens for every account before a row that needs them (15 min TTL)."""
+    assert ctx.data is not None
+    ctx.data = asyncio.run(refresh_sessions(ctx.data))
+    ctx.data.write(ctx.data_file)
+
+
+def _check(result: K6Result, ctx: Context) -> None:
+    if not result.passed:
+        ctx.results.errors.append(result.describe_failure())
+        say(result.describe_failure())
+
+
+# -- rows ------------------------------------------------------------------------------
+
+
+def measure_reads(ctx: Context) -> ReadRow:
+    plan = ctx.plan
+    say(f"row 1: GET /api/events, {plan.read_vus} VUs x {plan.read_seconds}s, gateway vs nginx")
+    body = httpx.get(f"{ctx.gateway_url}/api/events", timeout=30).content
+    target = f"{ctx.gateway_url}/api/events"
+
+    def read(url: str, seconds: int, label: str) -> K6Result:
+        env = {
+            "TARGET_URL": url,
+            "VUS": str(plan.read_vus),
+            "DURATION": f"{seconds}s",
+            "EXPECT_BYTES": str(len(body)),
+        }
+        return run_k6("events_read.js", env=env, log_dir=K6_LOGS, label=label)
+
+    read(target, plan.warmup_seconds, "read-warmup")
+    gateway = read(target, plan.read_seconds, "read-gateway")
+    _check(gateway, ctx)
+    with static_nginx(body, RUN_DIR) as static_url:
+        read(static_url, plan.warmup_seconds, "read-static-warmup")
+        static = read(static_url, plan.read_seconds, "read-static")
+    _check(static, ctx)
+    return ReadRow(
+        vus=plan.read_vus,
+        seconds=plan.read_seconds,
+        body_bytes=len(body),
+        gateway=Throughput.of_http(gateway, plan.read_seconds),
+        static=Throughput.of_http(static, plan.read_seconds),
+        gateway_run=gateway,
+        static_run=static,
+    )
+
+
+def measure_stress(ctx: Context) -> StressRow:
+    say("row 4: k6/stress_test.js (ramp to 100 users)")
+    extra: list[str] = []
+    for stage in ctx.plan.stress_stages:
+        extra += ["--stage", stage]
+    result = run_k6(
+        "stress_test.js",
+        env={"BASE_URL": ctx.gateway_url},
+        log_dir=K6_LOGS,
+        extra_args=extra,
+        label="stress",
+    )
+    _check(result, ctx)
+    return StressRow(
+        figures=Throughput.of_http(result),
+        max_vus=int(result.value("vus_max", "max")),
+        run=result,
+    )
+
+
+def measure_bookings(ctx: Context) -> BookingRow:
+    plan = ctx.plan
+    say(f"row 2: bookings, {plan.booking_vus} VUs x {plan.booking_seconds}s, distinct seats")
+    env = ctx.k6_env(
+        VUS=str(plan.booking_vus),
+        DURATION=f"{plan.booking_seconds}s",
+        SEATS=str(plan.booking_seats),
+    )
+    with LogWindow(LOG_DIR) as logs, ProcessSampler(ctx.pids, _gateway_pids) as processes:
+        result = run_k6("bookings.js", env=env, log_dir=K6_LOGS, label="bookings")
+    _check(result, ctx)
+    say(f"row 2: redis-benchmark on the hold script, {plan.redis_requests} calls")
+    raw = redis_hold_rate(requests=plan.redis_requests, clients=plan.booking_vus)
+    return BookingRow(
+        vus=plan.booking_vus,
+        seconds=plan.booking_seconds,
+        seats=plan.booking_seats,
+        created=int(result.value("bookings_created", "count")),
+        refused=int(result.value("bookings_refused", "count")),
+        p50_ms=result.value("booking_duration", "med"),
+        p95_ms=result.value("booking_duration", "p(95)"),
+        p99_ms=result.value("booking_duration", "p(99)"),
+        run=result,
+        raw=raw,
+        processes=processes,
+        gateway=logs.gateway_routes(),
+        problems=logs.problems(list(SERVICES)),
+    )
+
+
+def measure_flash_sale(ctx: Context) -> FlashRow:
+    plan = ctx.plan
+    normal, vip, vvip = plan.flash_seats
+    say(f"row 3: flash sale, {plan.buyers} buyers for {plan.flash_capacity} seats")
+    env = ctx.k6_env(
+        MAX_DURATION=plan.flash_max_duration,
+        SETTLE_TIMEOUT_S="60",
+        BUYERS=str(plan.buyers),
+        SEATS_NORMAL=str(normal),
+        SEATS_VIP=str(vip),
+        SEATS_VVIP=str(vvip),
+    )
+    with LogWindow(LOG_DIR) as logs, ProcessSampler(ctx.pids, _gateway_pids) as processes:
+        result = run_k6("flash_sale.js", env=env, log_dir=K6_LOGS, label="flash_sale")
+    _check(result, ctx)
+    sold_out = result.value("flash_sold_out", "value") == 1
+    return FlashRow(
+        buyers=plan.buyers,
+        capacity=int(result.value("flash_capacity", "value")),
+        attempts=int(result.value("flash_attempts", "count")),
+        bookings=int(result.value("flash_bookings", "count")),
+        sold=int(result.value("flash_sold_seats", "value")),
+        rejected=int(result.value("flash_rejected", "count")),
+        double_sold=int(result.value("flash_double_sold", "count")),
+        oversold=int(result.value("flash_oversold", "count")),
+        paid_unconfirmed=int(result.value("flash_paid_unconfirmed", "count")),
+        stuck_pending=int(result.value("flash_stuck_pending", "count")),
+        lost_bookings=int(result.value("flash_lost_bookings", "count")),
+        finished_buyers=int(result.value("iterations", "count")),
+        unexpected=int(result.value("flash_unexpected", "count")),
+        payment_failed=int(result.value("flash_payment_failed", "count")),
+        p95_ms=result.value("flash_booking_duration", "p(95)"),
+        p99_ms=result.value("flash_booking_duration", "p(99)"),
+        purchase_p99_ms=result.value("flash_purchase_duration", "p(99)"),
+        sell_out_seconds=result.value("flash_sell_out_ms", "value") / 1000 if sold_out else None,
+        run=result,
+        processes=processes,
+        services=list(SERVICES),
+        gateway=logs.gateway_routes(),
+        problems=logs.problems(list(SERVICES)),
+    )
+
+
+# -- profiles --------------------------------------------------------------------------
+
+
+def _profiled(
+    ctx: Context, services: list[str], script: str, env: dict[str, str], label: str
+) -> list[ProfileSummary]:
+    seconds = ctx.plan.profile_seconds
+    recorders = {
+        service: (
+            start_recording(
+                ctx.pids[service], seconds, RUN_DIR / "profiles" / f"{label}-{service}.txt"
+            ),
+            RUN_DIR / "profiles" / f"{label}-{service}.txt",
+        )
+        for service in services
+    }
+    run_k6(script, env=env, log_dir=K6_LOGS, label=label)
+    summaries = []
+    for service, (recorder, output) in recorders.items():
+        recorder.wait(timeout=seconds + 60)
+        if output.exists():
+            summaries.append(
+                summarize(service, output, seconds=seconds, rate=PROFILE_RATE, load=label)
+            )
+    return summaries
+
+
+def _profile_reads(ctx: Context) -> None:
+    plan = ctx.plan
+    say("profiling event_service under the event-list load")
+    ctx.results.profiles += _profiled(
+        ctx,
+        ["event_service"],
+        "events_read.js",
+        {
+            "TARGET_URL": f"{ctx.gateway_url}/api/events",
+            "VUS": str(plan.read_vus),
+            "DURATION": f"{plan.profile_seconds + 2}s",
+        },
+        "profile-read",
+    )
+    ctx.profile_loads.append(f"row 1's load ({plan.read_vus} VUs on GET /api/events)")
+
+
+def _profile_bookings(ctx: Context) -> None:
+    plan = ctx.plan
+    say("profiling booking_service and event_service under the booking load")
+    ctx.results.profiles += _profiled(
+        ctx,
+        ["booking_service", "event_service"],
+        "bookings.js",
+        ctx.k6_env(
+            VUS=str(plan.booking_vus),
+            DURATION=f"{plan.profile_seconds + 2}s",
+            SEATS=str(plan.booking_seats),
+            BOOKING_P99_MS="100000",
+        ),
+        "profile-bookings",
+    )
+    ctx.profile_loads.append(f"row 2's load ({plan.booking_vus} VUs creating bookings)")
+
+
+def profile_missed_rows(ctx: Context) -> None:
+    """py-spy on the services behind every row that missed its target, under its load.
+
+    Called after row 2 (for rows 1 and 2) and again after the flash sale, whose hot path
+    is the booking path (profiled once). Never during a measured row.
+    """
+    results = ctx.results
+    if results.read is not None and not results.read.met and "read" not in ctx.profiled:
+        ctx.profiled.add("read")
+        _profile_reads(ctx)
+    flash_missed = results.flash is not None and not (
+        results.flash.met and results.flash.memory_met
+    )
+    booking_missed = results.bookings is not None and not results.bookings.met
+    if (booking_missed or flash_missed) and "bookings" not in ctx.profiled:
+        ctx.profiled.add("bookings")
+        _profile_bookings(ctx)
+    results.profile_load = "; ".join(ctx.profile_loads)
+
+
+# -- the run ---------------------------------------------------------------------------
+
+
+def _machine() -> dict[str, str]:
+    meminfo = Path("/proc/meminfo").read_text().splitlines()
+    total_kb = int(next(line for line in meminfo if line.startswith("MemTotal")).split()[1])
+    model = "unknown"
+    with contextlib.suppress(OSError, StopIteration):
+        model = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
+    return {
+        "cores (nproc)": str(os.cpu_count()),
+        "memory": f"{total_kb / 1024 / 1024:.1f} GiB",
+        "cpu": model,
+        "kernel": f"{platform.system()} {platform.release()}",
+    }
+
+
+def _versions() -> dict[str, str]:
+    packages = ["fastapi", "uvicorn", "sqlalchemy", "asyncpg", "pydantic", "redis", "aio-pika"]
+    found = {
+        "python": platform.python_version(),
+        "k6": k6_version(),
+        "nginx": tool_version(["nginx", "-v"]),
+        "postgresql": infra.psql("SHOW server_version;").strip(),
+        "redis": tool_version(["redis-server", "--version"]),
+        "rabbitmq": tool_version(["rabbitmqctl", "-q", "version"]),
+        "redis-benchmark": tool_version(["redis-benchmark", "--version"]),
+    }
+    for package in packages:
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            found[f"{package} (Python)"] = importlib.metadata.version(package)
+    commit = subprocess.run(
+        ["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    found["project commit"] = commit.stdout.strip() or "unknown"
+    return found
+
+
+def _settings() -> dict[str, str]:
+    bench = stack.BENCH_STACK
+    return {
+        "gateway rate limit": f"{bench.rate_limit_rps} r/s per address, burst "
+        f"{bench.rate_limit_burst} (raised for the benchmark; 10 r/s, burst 20 by default)",
+        "client addresses": "k6 --local-ips 127.0.1.1-127.0.8.254 (one address per VU)",
+        "replicas": f"{bench.replicas} process per service (uvicorn, uvloop, httptools)",
+        "database pools": f"DB_POOL_SIZE={stack.BENCH_DB_POOL_SIZE}, DB_MAX_OVERFLOW=0 per service",
+        "hold TTL": "HOLD_TTL_SECONDS default (900 s)",
+    }
+
+
+@contextlib.contextmanager
+def _bench_stack(keep: bool) -> Iterator[None]:
+    say("starting a fresh bench stack (gateway :28080)")
+    stack.start_fresh()
+    try:
+        yield
+    finally:
+        if not keep:
+            say("stopping the bench stack")
+            stack.stop()
+
+
+def run(plan: Plan, *, keep_stack: bool = False, command: str = "scripts/bench") -> RunResults:
+    results = RunResults(
+        started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        quick=plan.quick,
+        command=command,
+    )
+    results.plan_catalogue = plan.catalogue_events
+    results.machine = _machine()
+    results.settings = _settings()
+    data_file = RUN_DIR / "accounts.json"
+    ctx = Context(plan, data_file, results)
+    with stack.stack_lock(), _bench_stack(keep_stack), MailSink(stack.BENCH_SMTP_PORT) as mail:
+        results.load_before = stack.machine_load()
+        results.versions = _versions()
+        ctx.pids = stack.service_pids()
+        say(f"preparing {plan.buyers} buyers, an organizer and {plan.catalogue_events} events")
+        started = time.monotonic()
+        data = asyncio.run(
+            prepare(
+                ctx.gateway_url,
+                mail.code_for,
+                buyers=plan.buyers,
+                catalogue_events=plan.catalogue_events,
+                progress=say,
+            )
+        )
+        data.write(data_file)
+        ctx.data = data
+        results.prepare_seconds = time.monotonic() - started
+        _settle()
+        results.read = measure_reads(ctx)
+        results.stress = measure_stress(ctx)
+        _settle()
+        _refresh(ctx)
+        results.bookings = measure_bookings(ctx)
+        profile_missed_rows(ctx)
+        _settle()
+        _refresh(ctx)
+        results.flash = measure_flash_sale(ctx)
+        if not results.all_met:
+            _settle()
+            profile_missed_rows(ctx)
+        results.load_after = stack.machine_load()
+    results.finished_at = datetime.now(UTC).isoformat(timespec="seconds")
+    return results

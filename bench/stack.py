@@ -1,0 +1,113 @@
+"""The dedicated bench stack: started fresh for every run, under the machine's stack lock.
+
+It is a devstack ``Stack`` like dev and test, shifted by 20000 ports, with its own
+databases (``*_db_bench``), Redis db and RabbitMQ vhost, so a benchmark never touches a
+developer's data or a test run's. Its gateway is the real template; only the per-address
+rate limit is raised (the benchmark says so in its report), since a throughput row would
+otherwise measure the limiter instead of the system.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import redis
+
+from devstack import infra, processes
+from devstack.__main__ import down, up
+from devstack.config import SERVICES, Stack
+
+STACK_LOCK = "/tmp/ticketing-stack.lock"  # noqa: S108 - the machine-wide lock scripts/test takes
+BENCH_SMTP_PORT = 22525
+BENCH_RATE_LIMIT_RPS = 100_000
+BENCH_RATE_LIMIT_BURST = 100_000
+BENCH_DB_POOL_SIZE = 8
+
+BENCH_STACK = Stack(
+    "bench",
+    port_offset=20000,
+    db_suffix="_bench",
+    redis_db=11,
+    vhost="ticketing_bench",
+    rate_limit_rps=BENCH_RATE_LIMIT_RPS,
+    rate_limit_burst=BENCH_RATE_LIMIT_BURST,
+    extra_env={
+        # The harness runs the SMTP server that receives verification codes and tickets.
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(BENCH_SMTP_PORT),
+        "SMTP_EMAIL": "tickets@example.com",
+        # Five services x (10 + 10 overflow) connections is exactly PostgreSQL's default
+        # max_connections (100): under a flash sale one stack alone would exhaust it (and
+        # the dev and test stacks share the server). Pools are capped at 8 per service.
+        "DB_POOL_SIZE": str(BENCH_DB_POOL_SIZE),
+        "DB_MAX_OVERFLOW": "0",
+    },
+)
+
+
+@contextlib.contextmanager
+def stack_lock(path: str = STACK_LOCK) -> Iterator[None]:
+    """Hold the machine's stack lock (flock) so no test run restarts a stack under us."""
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"waiting for {path} (a test run holds it)...", flush=True)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _drop_bench_data(stack: Stack) -> None:
+    """Drop the bench stack's databases, Redis db and vhost: every run starts the same."""
+    if not stack.db_suffix.endswith("_bench"):
+        raise ValueError(f"refusing to wipe the {stack.name} stack")
+    infra.ensure_infrastructure(stack)
+    drops = [f"DROP DATABASE IF EXISTS {stack.database(s)} WITH (FORCE);" for s in SERVICES]
+    infra.psql("\n".join(drops) + "\n")
+    redis.Redis(host="127.0.0.1", port=6379, db=stack.redis_db).flushdb()
+    subprocess.run(
+        ["rabbitmqctl", "-q", "delete_vhost", stack.vhost], check=False, capture_output=True
+    )
+
+
+def start_fresh(stack: Stack = BENCH_STACK) -> None:
+    """Stop whatever of the bench stack runs, wipe its data, start it again and wait."""
+    with contextlib.redirect_stdout(sys.stderr):
+        down(stack)
+        _drop_bench_data(stack)
+        for log in stack.log_dir.glob("*.log"):
+            log.unlink()
+        up(stack)
+
+
+def stop(stack: Stack = BENCH_STACK) -> None:
+    with contextlib.redirect_stdout(sys.stderr):
+        down(stack)
+
+
+def service_pids(stack: Stack = BENCH_STACK) -> dict[str, int]:
+    """The running service processes of the stack (replica 0 of each)."""
+    found = {}
+    for service in SERVICES:
+        pid = processes.running_pid(stack, service, 0)
+        if pid is not None:
+            found[service] = pid
+    return found
+
+
+def wait_quiet(seconds: float = 3.0) -> None:
+    """Let background work (outbox relays, emails) settle between two measurements."""
+    time.sleep(seconds)
+
+
+def machine_load() -> tuple[float, float, float]:
+    return os.getloadavg()

@@ -1,0 +1,338 @@
+// Flash sale: every VU is a buyer with its own account, racing the others for the seats
+// of one event that goes on sale when the test starts, through the gateway, and paying
+// for what it gets. At the end the script reads back the seat map and the bookings and
+// fails unless sold seats <= capacity, no seat is in two confirmed bookings, and every
+// paid booking is confirmed (each buyer checks its own; teardown checks that no booking of
+// the event ended expired, failed or still pending).
+//
+//   BENCH_DATA=accounts.json k6 run --local-ips 127.0.1.1-127.0.8.254 k6/flash_sale.js
+//
+// The accounts come from the setup step (python -m bench); setup() below publishes the
+// event. Knobs (environment): BUYERS (VUs, default: every prepared buyer), SEATS_NORMAL /
+// SEATS_VIP / SEATS_VVIP (default 8000 / 1500 / 500), MAX_SEATS (per booking, 4),
+// SPECIFIC_SHARE (share of attempts naming seats rather than a count, 0.5),
+// BOOKING_P99_MS (threshold, 1000), MAX_DURATION (5m), SETTLE_TIMEOUT_S (90).
+import http from 'k6/http';
+import exec from 'k6/execution';
+import { check, sleep } from 'k6';
+import { Counter, Gauge, Trend } from 'k6/metrics';
+import {
+  BASE_URL,
+  allPages,
+  authParams,
+  buyerOf,
+  buyers,
+  createEvent,
+  floatEnv,
+  intEnv,
+  meta,
+  seatId,
+} from './lib/bench.js';
+
+const BUYERS = intEnv('BUYERS', buyers.length);
+const SEATS = {
+  normal: intEnv('SEATS_NORMAL', 8000),
+  vip: intEnv('SEATS_VIP', 1500),
+  vvip: intEnv('SEATS_VVIP', 500),
+};
+const CLASSES = ['normal', 'vip', 'vvip'];
+const CAPACITY = SEATS.normal + SEATS.vip + SEATS.vvip;
+const PER_ROW = intEnv('SEATS_PER_ROW', 50);
+const MAX_SEATS = intEnv('MAX_SEATS', 4);
+const SPECIFIC_SHARE = floatEnv('SPECIFIC_SHARE', 0.5);
+const SETTLE_TIMEOUT_S = intEnv('SETTLE_TIMEOUT_S', 90);
+// A buyer gives up after this many attempts (bounds the run if something goes wrong).
+const MAX_ATTEMPTS = intEnv('MAX_ATTEMPTS', Math.ceil((20 * CAPACITY) / BUYERS) + 50);
+
+const attempts = new Counter('flash_attempts');
+const booked = new Counter('flash_bookings');
+const bookedSeats = new Counter('flash_booked_seats');
+const rejected = new Counter('flash_rejected');
+const rateLimited = new Counter('flash_rate_limited');
+const unexpected = new Counter('flash_unexpected');
+const paymentsFailed = new Counter('flash_payment_failed');
+const paidUnconfirmed = new Counter('flash_paid_unconfirmed');
+const bookingDuration = new Trend('flash_booking_duration', true);
+const purchaseDuration = new Trend('flash_purchase_duration', true);
+// Written by teardown() from what the stack reads back.
+const doubleSold = new Counter('flash_double_sold');
+const oversold = new Counter('flash_oversold');
+const inconsistent = new Counter('flash_inconsistent');
+const stuckPending = new Counter('flash_stuck_pending');
+const lostBookings = new Counter('flash_lost_bookings');
+const capacityGauge = new Gauge('flash_capacity');
+const soldGauge = new Gauge('flash_sold_seats');
+const confirmedBookingsGauge = new Gauge('flash_confirmed_bookings');
+const soldOutGauge = new Gauge('flash_sold_out');
+const sellOutGauge = new Gauge('flash_sell_out_ms');
+
+export const options = {
+  setupTimeout: '120s',
+  teardownTimeout: `${SETTLE_TIMEOUT_S + 120}s`,
+  scenarios: {
+    flash_sale: {
+      executor: 'per-vu-iterations',
+      vus: BUYERS,
+      iterations: 1,
+      maxDuration: __ENV.MAX_DURATION || '5m',
+      gracefulStop: '60s',
+    },
+  },
+  thresholds: {
+    flash_double_sold: ['count==0'],
+    flash_oversold: ['count==0'],
+    flash_paid_unconfirmed: ['count==0'],
+    flash_inconsistent: ['count==0'],
+    flash_stuck_pending: ['count==0'],
+    flash_lost_bookings: ['count==0'],
+    flash_unexpected: ['count==0'],
+    flash_booking_duration: [`p(99)<${intEnv('BOOKING_P99_MS', 1000)}`],
+    checks: ['rate==1'],
+  },
+  summaryTrendStats: ['avg', 'min', 'med', 'max', 'p(90)', 'p(95)', 'p(99)'],
+};
+
+export function setup() {
+  const event = createEvent(`Flash sale ${Date.now()}`, SEATS, PER_ROW);
+  return { eventId: event.id, startedAt: Date.now() };
+}
+
+// A POST that waits out the gateway's rate limit (429 + Retry-After) instead of failing.
+function post(url, body, params) {
+  for (;;) {
+    const response = http.post(url, body, params);
+    if (response.status !== 429) {
+      return response;
+    }
+    rateLimited.add(1);
+    sleep(parseFloat(response.headers['Retry-After'] || '1'));
+  }
+}
+
+function get(url, params) {
+  for (;;) {
+    const response = http.get(url, params);
+    if (response.status !== 429) {
+      return response;
+    }
+    rateLimited.add(1);
+    sleep(parseFloat(response.headers['Retry-After'] || '1'));
+  }
+}
+
+// Seats near the stage are wanted most: indexes skew towards the front rows.
+function wantedSeats(ticketClass, count) {
+  const chosen = new Set();
+  while (chosen.size < Math.min(count, SEATS[ticketClass])) {
+    const index = Math.floor(SEATS[ticketClass] * Math.pow(Math.random(), 2));
+    chosen.add(seatId(ticketClass, index, PER_ROW));
+  }
+  return [...chosen].map((id) => ({ id }));
+}
+
+function pay(booking, token) {
+  const init = post(
+    `${BASE_URL}/api/payments/initialize`,
+    JSON.stringify({ booking_id: booking.id, first_name: 'Flash', last_name: 'Buyer' }),
+    authParams(token, 'POST /api/payments/initialize'),
+  );
+  if (!check(init, { 'payment initialized': (r) => r.status === 200 })) {
+    return false;
+  }
+  const txRef = init.json('tx_ref');
+  const paid = post(`${BASE_URL}/api/payments/checkout/${txRef}/pay`, null, {
+    redirects: 0,
+    tags: { name: 'POST /api/payments/checkout/{tx_ref}/pay' },
+    responseCallback: http.expectedStatuses(303),
+  });
+  if (!check(paid, { 'checkout paid': (r) => r.status === 303 })) {
+    return false;
+  }
+  const verified = get(
+    `${BASE_URL}/api/payments/verify/${txRef}`,
+    authParams(token, 'GET /api/payments/verify/{tx_ref}'),
+  );
+  return check(verified, {
+    'payment succeeded': (r) => r.status === 200 && r.json('payment.status') === 'success',
+  });
+}
+
+function stillOnSale(eventId, soldOut) {
+  const response = get(`${BASE_URL}/api/events/${eventId}`, { tags: { name: 'GET /api/events/{id}' } });
+  if (response.status !== 200) {
+    return false;
+  }
+  let any = false;
+  for (const ticketClass of CLASSES) {
+    const left = response.json(`available_${ticketClass}`) > 0;
+    soldOut[ticketClass] = !left;
+    any = any || left;
+  }
+  return any;
+}
+
+// Wait until every booking this buyer paid for is confirmed (payments settle through
+// RabbitMQ, so confirmation lags the payment a little).
+function confirmPaid(paid, token) {
+  const deadline = Date.now() + SETTLE_TIMEOUT_S * 1000;
+  let missing = paid;
+  while (missing.length > 0 && Date.now() < deadline) {
+    const confirmed = new Set(
+      allPages('/api/bookings/user?status=confirmed', 'bookings', token, 'GET /api/bookings/user').map(
+        (b) => b.id,
+      ),
+    );
+    missing = missing.filter((id) => !confirmed.has(id));
+    if (missing.length > 0) {
+      sleep(0.5);
+    }
+  }
+  paidUnconfirmed.add(missing.length);
+}
+
+export default function (sale) {
+  const buyer = buyerOf(exec.vu.idInTest);
+  const token = buyer.access_token;
+  const soldOut = { normal: false, vip: false, vvip: false };
+  const want = { normal: MAX_SEATS, vip: MAX_SEATS, vvip: MAX_SEATS };
+  const paid = [];
+  let pickSeats = Math.random() < SPECIFIC_SHARE;
+
+  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+    const onSale = CLASSES.filter((c) => !soldOut[c] && SEATS[c] > 0);
+    if (onSale.length === 0 && !stillOnSale(sale.eventId, soldOut)) {
+      break;
+    }
+    const choices = CLASSES.filter((c) => !soldOut[c] && SEATS[c] > 0);
+    if (choices.length === 0) {
+      break;
+    }
+    const ticketClass = choices[Math.floor(Math.random() * choices.length)];
+    const count = 1 + Math.floor(Math.random() * Math.min(MAX_SEATS, want[ticketClass]));
+    const body = pickSeats
+      ? { event_id: sale.eventId, seats: wantedSeats(ticketClass, count) }
+      : { event_id: sale.eventId, seat_count: count, ticket_class: ticketClass };
+
+    const started = Date.now();
+    const response = post(
+      `${BASE_URL}/api/bookings`,
+      JSON.stringify(body),
+      authParams(token, 'POST /api/bookings', {
+        responseCallback: http.expectedStatuses(201, 409),
+      }),
+    );
+    attempts.add(1);
+    bookingDuration.add(response.timings.duration);
+
+    if (response.status === 201) {
+      const booking = response.json('booking');
+      booked.add(1);
+      bookedSeats.add(booking.seats.length);
+      if (pay(booking, token)) {
+        paid.push(booking.id);
+        purchaseDuration.add(Date.now() - started);
+      } else {
+        paymentsFailed.add(1);
+        post(
+          `${BASE_URL}/api/bookings/${booking.id}/cancel`,
+          null,
+          authParams(token, 'POST /api/bookings/{id}/cancel'),
+        );
+      }
+      pickSeats = Math.random() < SPECIFIC_SHARE;
+    } else if (response.status === 409) {
+      rejected.add(1);
+      const details = response.json('details') || {};
+      if (details.ticket_class === ticketClass && details.available !== undefined) {
+        // A count request fell short: the answer says how many are left.
+        soldOut[ticketClass] = details.available === 0;
+        want[ticketClass] = Math.max(1, details.available);
+      }
+      // After losing a race for named seats, ask for the best available instead.
+      pickSeats = false;
+    } else {
+      unexpected.add(1);
+      console.warn(`booking answered ${response.status}: ${response.body}`);
+      sleep(0.5);
+    }
+  }
+  confirmPaid(paid, token);
+}
+
+function pendingCount(eventId, admin) {
+  const response = http.get(
+    `${BASE_URL}/api/bookings/all?event_id=${eventId}&status=pending&limit=1`,
+    authParams(admin, 'GET /api/bookings/all'),
+  );
+  return parseInt(response.headers['X-Total-Count'] || '0', 10);
+}
+
+export function teardown(sale) {
+  const admin = meta.admin.access_token;
+  const deadline = Date.now() + SETTLE_TIMEOUT_S * 1000;
+  let pending = pendingCount(sale.eventId, admin);
+  while (pending > 0 && Date.now() < deadline) {
+    sleep(1);
+    pending = pendingCount(sale.eventId, admin);
+  }
+  stuckPending.add(pending);
+
+  const bookings = allPages(
+    `/api/bookings/all?event_id=${sale.eventId}`,
+    'bookings',
+    admin,
+    'GET /api/bookings/all',
+  );
+  const confirmed = bookings.filter((b) => b.status === 'confirmed');
+  // Every buyer paid for each booking it won, or cancelled it when the payment did not go
+  // through: a booking that ended expired or failed is a payment the system lost (this
+  // also covers buyers stopped by MAX_DURATION before they could check their own).
+  const lost = bookings.filter((b) => b.status === 'expired' || b.status === 'failed');
+  lostBookings.add(lost.length);
+  if (lost.length > 0) {
+    const shown = lost.slice(0, 20).map((b) => `${b.id}:${b.status}`);
+    console.error(`bookings that ended without a sale: ${shown.join(', ')}`);
+  }
+  const owners = {};
+  let lastConfirmed = 0;
+  for (const booking of confirmed) {
+    lastConfirmed = Math.max(lastConfirmed, Date.parse(booking.confirmed_at));
+    for (const seat of booking.seats) {
+      (owners[seat.seat_id] = owners[seat.seat_id] || []).push(booking.id);
+    }
+  }
+  const doubles = Object.keys(owners).filter((id) => owners[id].length > 1);
+  doubleSold.add(doubles.length);
+  if (doubles.length > 0) {
+    console.error(`seats in two confirmed bookings: ${doubles.slice(0, 20).join(', ')}`);
+  }
+
+  const map = http.get(`${BASE_URL}/api/events/${sale.eventId}/seats`, {
+    tags: { name: 'GET /api/events/{id}/seats' },
+  });
+  check(map, { 'seat map read back': (r) => r.status === 200 });
+  const seats = map.json('seats');
+  const sold = seats.filter((s) => s.status === 'sold');
+  oversold.add(Math.max(0, sold.length - CAPACITY));
+  // The seat map and the bookings must tell the same story.
+  const soldIds = new Set(sold.map((s) => s.seat_id));
+  const mismatched =
+    sold.filter((s) => !owners[s.seat_id]).length +
+    Object.keys(owners).filter((id) => !soldIds.has(id)).length;
+  inconsistent.add(mismatched);
+  if (mismatched > 0) {
+    console.error(`${mismatched} seats differ between the seat map and the confirmed bookings`);
+  }
+
+  capacityGauge.add(CAPACITY);
+  soldGauge.add(sold.length);
+  confirmedBookingsGauge.add(confirmed.length);
+  const soldOutNow = sold.length === CAPACITY;
+  soldOutGauge.add(soldOutNow ? 1 : 0);
+  sellOutGauge.add(soldOutNow ? lastConfirmed - sale.startedAt : 0);
+  console.log(
+    `flash sale of event ${sale.eventId}: ${sold.length}/${CAPACITY} seats sold in ` +
+      `${confirmed.length} confirmed bookings, ${doubles.length} double-sold, ` +
+      `${pending} still pending`,
+  );
+}
