@@ -168,6 +168,8 @@ async def initialize_payment(
         raise BookingNotPayable(f"booking is {booking.status}, only pending bookings can be paid")
     if existing is not None:
         return existing
+    # Asked before the insert, so no transaction waits on event_service.
+    title = await fetch_event_title(http, settings, booking.event_id)
 
     payment = Payment(
         booking_id=booking.id,
@@ -191,7 +193,6 @@ async def initialize_payment(
             raise
         return _pending_or_conflict(winner)
 
-    title = await fetch_event_title(http, settings, booking.event_id)
     checkout = CheckoutRequest(
         tx_ref=payment.tx_ref,
         amount=payment.amount,
