@@ -33,7 +33,9 @@ from datetime import timedelta
 from prometheus_client import Counter
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from notification_service import emails
 from notification_service.details import (
@@ -113,9 +115,10 @@ class Notifier:
 
     @property
     def lease(self) -> timedelta:
-        """Longer than any one try may run (the consumer times handlers out), so a live
-        try is never taken over, while a crashed one frees the notification soon."""
-        return timedelta(seconds=self.messaging.handler_timeout + 15)
+        """How long a try owns its notification. A live try keeps its message unacked, so
+        the broker redelivers it only after a crash or a lost connection; the lease then
+        decides when a redelivery may take over (NOTIFICATION_LEASE_SECONDS)."""
+        return timedelta(seconds=self.settings.delivery_lease_seconds)
 
 
 def email_message_id(key: NotificationKey, settings: NotificationSettings) -> str:
@@ -218,15 +221,7 @@ async def deliver(
         raise
     except Exception as exc:
         raise await _record_failure(notifier, notification, key, exc, outgoing, last_try) from exc
-    await _record(
-        notifier,
-        notification.id,
-        status=NotificationStatus.SENT,
-        sent_at=utcnow(),
-        last_error=None,
-        email_message_id=message_id,
-        **_addressing(outgoing),
-    )
+    await _record_sent(notifier, notification.id, message_id, outgoing)
     EMAILS.labels(key.type.value, "sent").inc()
     logger.info(
         "email sent",
@@ -237,6 +232,33 @@ async def deliver(
             "subject": outgoing.email.subject,
         },
     )
+
+
+async def _record_sent(
+    notifier: Notifier, notification_id: int, message_id: str, outgoing: OutgoingEmail | None
+) -> None:
+    """Record the accepted email, retrying through a database outage (a restart).
+
+    The mail server already has the email: raising here would let a redelivery send it
+    again, so the record is retried in-process for a bounded time first.
+    """
+    retrying = AsyncRetrying(
+        retry=retry_if_exception_type((DBAPIError, OSError)),
+        wait=wait_exponential(multiplier=0.2, max=5),
+        stop=stop_after_delay(notifier.settings.record_sent_patience_seconds),
+        reraise=True,
+    )
+    async for attempt in retrying:
+        with attempt:
+            await _record(
+                notifier,
+                notification_id,
+                status=NotificationStatus.SENT,
+                sent_at=utcnow(),
+                last_error=None,
+                email_message_id=message_id,
+                **_addressing(outgoing),
+            )
 
 
 def _addressing(outgoing: OutgoingEmail | None) -> dict[str, object]:

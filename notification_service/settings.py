@@ -25,6 +25,16 @@ class NotificationSettings(ServiceSettings):
     mail_from_name: str = Field("Ticketing", alias="MAIL_FROM_NAME")
     mail_dir: Path = Field(Path(".run/mail"), alias="MAIL_DIR")
 
+    # A try that died mid-send (process killed, connection lost) blocks its notification
+    # this long before a redelivery may take it over; with the default retry delays
+    # (1, 5, 30 s) the fourth delivery of five finds it free.
+    delivery_lease_seconds: float = Field(30.0, alias="NOTIFICATION_LEASE_SECONDS", gt=0)
+    # After the mail server accepted an email, how long to keep trying to record it as sent
+    # (PostgreSQL restarting) before giving up; giving up risks sending it again.
+    record_sent_patience_seconds: float = Field(
+        40.0, alias="NOTIFICATION_RECORD_SENT_PATIENCE_SECONDS", gt=0
+    )
+
     # Trusted CA bundle for the SMTP server's certificate (a private CA); system CAs if unset.
     smtp_ca_file: str | None = Field(None, alias="SMTP_CA_FILE")
 

@@ -11,6 +11,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from notification_service import emails
+from notification_service import service as service_module
 from notification_service.models import Notification, NotificationType
 from notification_service.service import (
     DeliveryAbandoned,
@@ -198,4 +199,30 @@ async def test_an_interrupted_try_frees_the_notification_for_the_next_one(
     await send(notifier, key)
 
     assert interrupted.status == "retrying"
+    assert len(smtp.to(recipient_for(key))) == 1
+
+
+async def test_an_accepted_email_is_recorded_sent_through_a_database_blip(
+    notifier: Notifier,
+    smtp: SmtpSink,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    key = new_key()
+    real_record = service_module._record
+    failures = {"left": 2}
+
+    async def record_failing_twice_when_sent(*args: object, **values: object) -> None:
+        if values.get("status") == "sent" and failures["left"]:
+            failures["left"] -= 1
+            raise ConnectionRefusedError("PostgreSQL is restarting")
+        await real_record(*args, **values)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(service_module, "_record", record_failing_twice_when_sent)
+    await send(notifier, key)
+    monkeypatch.undo()
+    await send(notifier, key)  # the redelivery after the blip finds it sent
+
+    assert failures["left"] == 0
+    assert (await notification_of(sessionmaker, key.message_id)).status == "sent"
     assert len(smtp.to(recipient_for(key))) == 1
