@@ -1,0 +1,1 @@
+"""Failure drills: bad input, fuzzing, crashes and outages (issue 11)."""
