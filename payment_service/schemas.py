@@ -7,6 +7,8 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
+from ticketing_common.pagination import MAX_ID
+
 
 class InitializePaymentRequest(BaseModel):
     """What the buyer may say. Anything else (an ``amount``, say) is ignored: the amount
@@ -14,7 +16,7 @@ class InitializePaymentRequest(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    booking_id: int = Field(gt=0)
+    booking_id: int = Field(gt=0, le=MAX_ID)
     email: EmailStr | None = None
     first_name: str | None = Field(None, max_length=100)
     last_name: str | None = Field(None, max_length=100)

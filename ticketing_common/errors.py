@@ -187,6 +187,13 @@ async def _dependency_down(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _text_not_unicode(_: Request, exc: Exception) -> JSONResponse:
+    """JSON may carry lone surrogates (``"\\ud800"``) that no UTF-8 text can hold."""
+    return JSONResponse(
+        error_body("invalid input: text is not valid unicode", "invalid_input"), status_code=400
+    )
+
+
 async def _unhandled_error(request: Request, exc: Exception) -> JSONResponse:
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
     return JSONResponse(error_body("internal server error", "internal"), status_code=500)
@@ -197,6 +204,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(DBAPIError, _database_error)
+    app.add_exception_handler(UnicodeEncodeError, _text_not_unicode)
     for unreachable in (ConnectionError, RedisConnectionError, RedisTimeoutError):
         app.add_exception_handler(unreachable, _dependency_down)
     app.add_exception_handler(Exception, _unhandled_error)

@@ -83,7 +83,7 @@ async def read_body_with_document(request: Request, model: type[M]) -> BodyWithD
     if content_type.startswith("application/json") or not content_type:
         try:
             data = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
             raise BadRequest("request body is not valid JSON") from exc
         return BodyWithDocument(_validated(model, data), None)
     raise BadRequest("send the body as application/json or multipart/form-data")

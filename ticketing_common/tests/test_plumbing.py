@@ -131,6 +131,16 @@ async def test_a_nul_byte_postgres_refuses_is_a_400_not_a_500(client: httpx.Asyn
     assert response.json()["code"] == "invalid_input"
 
 
+async def test_a_lone_surrogate_is_a_400_not_a_500(client: httpx.AsyncClient):
+    response = await client.post(
+        "/notes",
+        content=b'{"body": "half \\ud800 pair"}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_input"
+
+
 async def test_a_bug_is_a_500_without_internals(client: httpx.AsyncClient):
     response = await client.get("/boom")
     assert response.status_code == 500
