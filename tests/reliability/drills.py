@@ -706,14 +706,32 @@ async def _check_messages(
     subscribers: dict[str, set[str]],
     seen: Observation,
 ) -> None:
-    """Every outbox row of the drill published, and in each subscriber's inbox once."""
+    """Every outbox row of the drill published, and in each subscriber's inbox once.
+
+    Messages about other events' bookings (earlier tests' pending bookings expiring while
+    the drill runs) are not the drill's: a message naming an event or a booking counts only
+    when it is this drill's event or one of its bookings.
+    """
+    event_id = int(drill.event["id"])
+    booking_ids = [
+        r["id"]
+        for r in await db["booking_service"].fetch(
+            "SELECT id FROM bookings WHERE event_id = $1", event_id
+        )
+    ]
     published: list[tuple[uuid.UUID, str]] = []
     for service, connection in db.items():
         rows = await connection.fetch(
             "SELECT message_id, routing_key, published_at IS NOT NULL AS published, "
             "published_at - created_at > interval '5 seconds' AS delayed "
-            "FROM outbox_messages WHERE created_at >= $1",
+            "FROM outbox_messages WHERE created_at >= $1 "
+            "AND (envelope->'payload'->>'event_id' IS NULL "
+            "     OR (envelope->'payload'->>'event_id')::bigint = $2) "
+            "AND (envelope->'payload'->>'booking_id' IS NULL "
+            "     OR (envelope->'payload'->>'booking_id')::bigint = ANY($3::bigint[]))",
             drill.started_at,
+            event_id,
+            booking_ids,
         )
         for row in rows:
             if row["published"]:
