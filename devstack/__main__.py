@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 
@@ -17,19 +18,13 @@ def migrate(stack: Stack) -> None:
         env = stack.service_env(service)
         result = subprocess.run(
             [sys.executable, "-m", "ticketing_common.migrations", service],
-            env={**_base_env(), **env},
+            env={**os.environ, **env},
             capture_output=True,
             text=True,
         )
         if result.returncode != 0:
             raise SystemExit(f"migrating {service} failed:\n{result.stdout}\n{result.stderr}")
     print(f"[{stack.name}] databases migrated")
-
-
-def _base_env() -> dict[str, str]:
-    import os
-
-    return dict(os.environ)
 
 
 def up(stack: Stack) -> None:
