@@ -503,8 +503,10 @@ def _row_notes(results: RunResults) -> list[str]:
             f"{flash.unexpected} unexpected answers, purchase (book + pay) p99 "
             f"{_ms(flash.purchase_p99_ms)} ms. Read back at the end: "
             f"{flash.oversold} oversold, {flash.double_sold} seats in two confirmed bookings, "
-            f"{flash.paid_unconfirmed} paid but unconfirmed, {flash.lost_bookings} ended "
-            f"expired or failed, {flash.stuck_pending} pending bookings left. The script's "
+            f"{flash.paid_unconfirmed} paid but unconfirmed once the saga drained "
+            f"({flash.lost_bookings} ended expired or failed, {flash.stuck_pending} still "
+            f"pending); {flash.confirm_lagging} paid bookings were not yet confirmed when "
+            "their buyer stopped waiting (the saga's lag under load, not a loss). The script's "
             f"verdict: {flash.run.outcome}"
             + (
                 f" ({'; '.join(flash.run.failed_thresholds())})."

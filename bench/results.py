@@ -109,6 +109,7 @@ class FlashRow:
     double_sold: int
     oversold: int
     paid_unconfirmed: int
+    confirm_lagging: int
     stuck_pending: int
     lost_bookings: int
     finished_buyers: int

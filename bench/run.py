@@ -244,6 +244,7 @@ def measure_flash_sale(ctx: Context) -> FlashRow:
     env = ctx.k6_env(
         MAX_DURATION=plan.flash_max_duration,
         SETTLE_TIMEOUT_S="60",
+        DRAIN_TIMEOUT_S="300",
         BUYERS=str(plan.buyers),
         SEATS_NORMAL=str(normal),
         SEATS_VIP=str(vip),
@@ -263,6 +264,7 @@ def measure_flash_sale(ctx: Context) -> FlashRow:
         double_sold=int(result.value("flash_double_sold", "count")),
         oversold=int(result.value("flash_oversold", "count")),
         paid_unconfirmed=int(result.value("flash_paid_unconfirmed", "count")),
+        confirm_lagging=int(result.value("flash_confirm_lagging", "count")),
         stuck_pending=int(result.value("flash_stuck_pending", "count")),
         lost_bookings=int(result.value("flash_lost_bookings", "count")),
         finished_buyers=int(result.value("iterations", "count")),

@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from cachetools import TTLCache
+
 from booking_service.errors import SeatsUnavailable, UnknownSeats
 from ticketing_common.errors import BadRequest, NotFound, ServiceUnavailable, UpstreamError
 from ticketing_common.http_client import InternalClient
@@ -33,6 +35,7 @@ class EventInfo:
     seats_per_row: int
     prices: dict[str, Decimal]
     capacity: dict[str, int]
+    updated_at: datetime | None = None
 
     @classmethod
     def from_body(cls, body: dict[str, Any]) -> EventInfo:
@@ -49,6 +52,7 @@ class EventInfo:
                     if body.get(f"price_{c}") is not None
                 },
                 capacity={c: int(body[f"seats_{c}"]) for c in TICKET_CLASSES},
+                updated_at=_parse_time(body["updated_at"]) if body.get("updated_at") else None,
             )
         except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
             raise UpstreamError(f"event_service sent an unreadable event: {exc}") from exc
@@ -79,19 +83,37 @@ class Hold:
     token: str
     expires_at: datetime
     seats: list[HeldSeat]
+    #: the event version event_service granted the hold against
+    event_updated_at: datetime | None = None
+
+
+#: events a process has read lately, by id (see ``BOOKING_EVENT_CACHE_SECONDS``)
+EventCache = TTLCache[int, EventInfo]
+EVENT_CACHE_SIZE = 4096
 
 
 class EventClient:
-    def __init__(self, http: InternalClient, base_url: str) -> None:
+    def __init__(
+        self, http: InternalClient, base_url: str, cache: EventCache | None = None
+    ) -> None:
         self._http = http
         self._base = base_url.rstrip("/")
+        self._cache = cache
 
     def _event_url(self, event_id: int) -> str:
         return f"{self._base}/internal/events/{event_id}"
 
-    async def get_event(self, event_id: int) -> EventInfo:
+    async def get_event(self, event_id: int, *, fresh: bool = False) -> EventInfo:
+        """The event, from this process's short-lived copy unless ``fresh`` or unknown."""
+        if self._cache is not None and not fresh:
+            cached = self._cache.get(event_id)
+            if cached is not None:
+                return cached
         body = await self._http.get_json(self._event_url(event_id), what="event")
-        return EventInfo.from_body(body)
+        event = EventInfo.from_body(body)
+        if self._cache is not None:
+            self._cache[event_id] = event
+        return event
 
     async def hold_seats(
         self,
@@ -172,6 +194,9 @@ class EventClient:
                     )
                     for seat in body["seats"]
                 ],
+                event_updated_at=(
+                    _parse_time(body["event_updated_at"]) if body.get("event_updated_at") else None
+                ),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise UpstreamError(f"event_service sent an unreadable hold: {exc}") from exc
@@ -186,5 +211,9 @@ def _error_of(body: Any) -> dict[str, Any]:
 
 
 def event_client_of(app: Any) -> EventClient:
-    """The event_service client over the app's pooled internal HTTP client."""
-    return EventClient(app.state.http, app.state.settings.event_service_url)
+    """The event_service client over the app's pooled internal HTTP client and event copies."""
+    cache: EventCache | None = getattr(app.state, "event_cache", None)
+    ttl = app.state.settings.event_cache_seconds
+    if cache is None and ttl > 0:
+        cache = app.state.event_cache = TTLCache(maxsize=EVENT_CACHE_SIZE, ttl=ttl)
+    return EventClient(app.state.http, app.state.settings.event_service_url, cache)

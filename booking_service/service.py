@@ -51,7 +51,7 @@ from booking_service.models import (
 from booking_service.schemas import SEAT_ID_PATTERN, BookingCreate
 from booking_service.settings import BookingSettings
 from ticketing_common.db import utcnow
-from ticketing_common.errors import BadRequest, Forbidden, UpstreamError
+from ticketing_common.errors import BadRequest, DomainError, Forbidden, UpstreamError
 from ticketing_common.messaging import PermanentFailure, publish
 from ticketing_common.messaging.contracts import (
     AuditLog,
@@ -105,14 +105,7 @@ async def create_booking(
     else:
         token = str(uuid.uuid4())
 
-    event = await events.get_event(body.event_id)
-    _ensure_bookable(event, body, settings)
-    expected_total = _quote(event, body)
-    if body.total_amount is not None and body.total_amount != expected_total:
-        raise AmountMismatch(
-            "total_amount does not match the price of the seats",
-            details={"total_amount": str(expected_total)},
-        )
+    event = await _bookable_event(events, body, settings)
 
     try:
         hold = await events.hold_seats(
@@ -129,6 +122,11 @@ async def create_booking(
 
     try:
         _check_hold_matches(hold, body)
+        if hold.event_updated_at is not None and hold.event_updated_at != event.updated_at:
+            # The event changed since this process read it: price the seats and check the
+            # request against the version the hold was granted on.
+            event = await events.get_event(body.event_id, fresh=True)
+            _check_and_quote(event, body, settings)
         outcome = await _store_booking(
             session,
             events,
@@ -146,6 +144,34 @@ async def create_booking(
     if not outcome.replayed:
         metrics.count("created")
     return outcome
+
+
+async def _bookable_event(
+    events: EventClient, body: BookingCreate, settings: BookingSettings
+) -> EventInfo:
+    """The event, checked against the request; a refusal is decided on a fresh read."""
+    event = await events.get_event(body.event_id)
+    try:
+        _check_and_quote(event, body, settings)
+    except DomainError:
+        fresh = await events.get_event(body.event_id, fresh=True)
+        if fresh.updated_at == event.updated_at:
+            raise
+        _check_and_quote(fresh, body, settings)
+        return fresh
+    return event
+
+
+def _check_and_quote(event: EventInfo, body: BookingCreate, settings: BookingSettings) -> Decimal:
+    """Refuse what the event can't sell; the price, checked against the client's total."""
+    _ensure_bookable(event, body, settings)
+    expected_total = _quote(event, body)
+    if body.total_amount is not None and body.total_amount != expected_total:
+        raise AmountMismatch(
+            "total_amount does not match the price of the seats",
+            details={"total_amount": str(expected_total)},
+        )
+    return expected_total
 
 
 def _ensure_bookable(event: EventInfo, body: BookingCreate, settings: BookingSettings) -> None:

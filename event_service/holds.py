@@ -113,6 +113,7 @@ class SeatHolds:
                 event_id=record.id,
                 expires_at=reply.expires_at,
                 seats=[_held_seat(record, seat) for seat in _seats(reply.seat_ids)],
+                event_updated_at=record.updated_at,
             )
         if reply.status == "taken":
             SEAT_HOLDS.labels("conflict").inc()

@@ -266,6 +266,9 @@ class HoldOut(BaseModel):
     event_id: int
     expires_at: datetime
     seats: list[HeldSeat]
+    #: the version of the event the hold was granted against: a caller that priced the
+    #: seats from an older copy of the event asks again
+    event_updated_at: datetime
 
 
 class ConfirmRequest(BaseModel):

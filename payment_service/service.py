@@ -161,6 +161,8 @@ async def initialize_payment(
     booking = await fetch_booking(http, settings, request.booking_id)
     if booking.user_id != principal.user_id:
         raise Forbidden("you can only pay for your own bookings")
+    # Asked before the first query, so no database connection waits on event_service.
+    title = await fetch_event_title(http, settings, booking.event_id)
     existing = await _active_payment(session, booking.id)
     if existing is not None and existing.status == PaymentStatus.SUCCESS:
         raise PaymentAlreadyMade("this booking is already paid")
@@ -168,8 +170,6 @@ async def initialize_payment(
         raise BookingNotPayable(f"booking is {booking.status}, only pending bookings can be paid")
     if existing is not None:
         return existing
-    # Asked before the insert, so no transaction waits on event_service.
-    title = await fetch_event_title(http, settings, booking.event_id)
 
     payment = Payment(
         booking_id=booking.id,
@@ -319,6 +319,9 @@ async def settle_payment(
     """Ask the provider about a pending payment and record the answer; settled ones stay."""
     if payment.status != PaymentStatus.PENDING:
         return payment
+    if session.in_transaction():
+        # Only reads so far: end them, so no pooled connection waits on the provider.
+        await session.commit()
     observed = await _ask_provider(provider, payment)
     return await _record_outcome(session, payment.id, observed)
 
@@ -411,9 +414,10 @@ async def reconcile_pending_payments(
     settled = 0
     for tx_ref in await claim_stale_pending(sessionmaker, settings):
         try:
-            async with sessionmaker.begin() as session:
+            async with sessionmaker() as session:
                 pending = await _get_payment(session, tx_ref)
                 payment = await settle_payment(session, provider, pending)
+                await session.commit()
         except ServiceUnavailable:
             logger.warning("provider unavailable while reconciling", extra={"tx_ref": tx_ref})
             continue

@@ -90,6 +90,7 @@ def _flash(tmp_path: Path, double_sold: int) -> FlashRow:
         double_sold=double_sold,
         oversold=0,
         paid_unconfirmed=0,
+        confirm_lagging=0,
         stuck_pending=0,
         lost_bookings=0,
         finished_buyers=500,

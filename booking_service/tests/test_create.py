@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import func, select, update
 
@@ -13,9 +15,10 @@ from booking_service.event_client import event_client_of
 from booking_service.idempotency import KeyUse, hold_token_for, request_fingerprint
 from booking_service.models import Booking, BookingIdempotencyKey, BookingSeat
 from booking_service.schemas import BookingCreate
-from booking_service.tests.conftest import HOLD_TTL_SECONDS, Stack
+from booking_service.tests.conftest import HOLD_TTL_SECONDS, Actor, Stack
 from event_service.models import Event
 from ticketing_common.db import utcnow
+from ticketing_common.http_client import InternalClient
 
 
 async def _count_bookings(stack: Stack, event_id: int) -> int:
@@ -399,3 +402,102 @@ async def test_booking_seat_rows_mirror_the_booking(stack: Stack) -> None:
         )
 
     assert statuses == {"pending"}
+
+
+# The event a booking is priced from: a short-lived copy per process, never a stale price.
+
+
+class _CountingTransport(httpx.AsyncBaseTransport):
+    """Counts the internal calls booking_service makes to event_service."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+        self.calls: list[str] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.calls.append(f"{request.method} {request.url.path}")
+        return await self.inner.handle_async_request(request)
+
+
+async def _count_internal_calls(stack: Stack) -> _CountingTransport:
+    await stack.app.state.http.aclose()
+    counting = _CountingTransport(httpx.ASGITransport(app=stack.event_app))
+    stack.app.state.http = InternalClient(stack.settings, transport=counting)
+    return counting
+
+
+async def _update_event(stack: Stack, organizer: Actor, event_id: int, **fields: Any) -> None:
+    response = await stack.events.put(
+        f"/api/events/{event_id}", json=fields, headers=organizer.headers
+    )
+    assert response.status_code == 200, response.text
+
+
+async def test_a_process_reads_an_event_once_for_many_bookings(stack: Stack) -> None:
+    event_id = await stack.create_event()
+    calls = await _count_internal_calls(stack)
+
+    for seat in ("vip-1-1", "vip-1-2", "vip-1-3"):
+        await stack.booked(stack.actor(), event_id, [seat])
+
+    reads = [c for c in calls.calls if c == f"GET /internal/events/{event_id}"]
+    holds = [c for c in calls.calls if c == f"POST /internal/events/{event_id}/holds"]
+    assert (len(reads), len(holds)) == (1, 3)
+
+
+async def test_a_price_change_prices_the_very_next_booking(stack: Stack) -> None:
+    organizer = stack.actor("organizer")
+    event_id = await stack.create_event(organizer)
+    first = await stack.booked(stack.actor(), event_id, ["vip-1-1"])
+    assert first["total_amount"] == "250.00"  # the event is now in this process's copy
+
+    await _update_event(stack, organizer, event_id, price_vip="300.00")
+    second = await stack.booked(stack.actor(), event_id, ["vip-1-2"])
+
+    assert second["total_amount"] == "300.00"
+    assert [seat["price"] for seat in second["seats"]] == ["300.00"]
+
+
+async def test_a_client_total_at_the_new_price_is_accepted_right_after_the_change(
+    stack: Stack,
+) -> None:
+    organizer = stack.actor("organizer")
+    event_id = await stack.create_event(organizer)
+    await stack.booked(stack.actor(), event_id, ["vip-1-1"])
+
+    await _update_event(stack, organizer, event_id, price_vip="300.00")
+    at_new_price = await stack.book(stack.actor(), event_id, ["vip-1-2"], total_amount="300")
+    at_old_price = await stack.book(stack.actor(), event_id, ["vip-1-3"], total_amount="250")
+
+    assert at_new_price.status_code == 201, at_new_price.text
+    assert at_old_price.status_code == 400, at_old_price.text
+    assert at_old_price.json()["code"] == "amount_mismatch"
+    assert (await stack.seat_statuses(event_id))["vip-1-3"] == "available"
+
+
+async def test_seats_added_to_an_event_can_be_booked_at_once(stack: Stack) -> None:
+    organizer = stack.actor("organizer")
+    event_id = await stack.create_event(organizer, seats_vip=10)
+    await stack.booked(stack.actor(), event_id, ["vip-1-1"])
+
+    await _update_event(stack, organizer, event_id, seats_vip=20)
+    response = await stack.book(stack.actor(), event_id, ["vip-2-5"])
+
+    assert response.status_code == 201, response.text
+
+
+async def test_without_the_copy_every_booking_reads_the_event(stack: Stack) -> None:
+    state = stack.app.state
+    settings, cache = state.settings, getattr(state, "event_cache", None)
+    state.settings = settings.model_copy(update={"event_cache_seconds": 0})
+    state.event_cache = None
+    try:
+        event_id = await stack.create_event()
+        calls = await _count_internal_calls(stack)
+
+        for seat in ("vip-1-1", "vip-1-2"):
+            await stack.booked(stack.actor(), event_id, [seat])
+    finally:
+        state.settings, state.event_cache = settings, cache
+
+    assert calls.calls.count(f"GET /internal/events/{event_id}") == 2

@@ -4,7 +4,8 @@ It keeps its own ledger (``simulated_provider_transactions``) through its own sm
 connection pool, as a real provider is another system with its own records: verifying a
 payment asks that ledger, never ``payments``. The buyer decides the outcome on the hosted
 checkout page (or ``SIMULATED_FORCE_OUTCOME`` decides it in tests); the provider then
-posts a signed callback to payment_service, as a real gateway would.
+posts a signed callback to payment_service in the background, as a real gateway delivers
+its webhooks: the buyer's redirect never waits for it.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ logger = logging.getLogger("payment.simulated")
 
 CALLBACK_ATTEMPTS = 3
 CALLBACK_TIMEOUT_SECONDS = 5.0
+#: how long shutdown waits for callbacks still in flight before dropping them
+CALLBACK_DRAIN_SECONDS = 5.0
 
 
 def _reference(prefix: str) -> str:
@@ -58,10 +61,21 @@ class SimulatedProvider:
         self._engine = engine
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         self._callbacks = httpx.AsyncClient(timeout=CALLBACK_TIMEOUT_SECONDS, transport=transport)
+        self._deliveries: set[asyncio.Task[None]] = set()
 
     async def aclose(self) -> None:
+        if self._deliveries:
+            await asyncio.wait(set(self._deliveries), timeout=CALLBACK_DRAIN_SECONDS)
+        for task in self._deliveries:
+            task.cancel()
+        await asyncio.gather(*self._deliveries, return_exceptions=True)
         await self._callbacks.aclose()
         await self._engine.dispose()
+
+    async def callbacks_delivered(self) -> None:
+        """Wait for the callbacks in flight (a lost one is the reconciler's to settle)."""
+        if self._deliveries:
+            await asyncio.wait(set(self._deliveries))
 
     async def initialize(self, request: CheckoutRequest) -> CheckoutSession:
         name = " ".join(p for p in (request.first_name, request.last_name) if p) or None
@@ -141,8 +155,16 @@ class SimulatedProvider:
                 txn.status = outcome
                 txn.completed_at = utcnow()
         if decided:
-            await self._post_callback(txn)
+            delivery = asyncio.create_task(self._deliver(txn))
+            self._deliveries.add(delivery)
+            delivery.add_done_callback(self._deliveries.discard)
         return txn
+
+    async def _deliver(self, txn: SimulatedTransaction) -> None:
+        try:
+            await self._post_callback(txn)
+        except Exception:
+            logger.exception("callback delivery crashed", extra={"tx_ref": txn.tx_ref})
 
     async def _post_callback(self, txn: SimulatedTransaction) -> None:
         """Deliver the callback with bounded retries; the reconciler covers a lost one."""

@@ -8,6 +8,7 @@ publishes on an exchange of its own, so these tests never feed other suites' que
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import time
@@ -31,6 +32,7 @@ from booking_service.models import Booking, BookingSeat
 from booking_service.settings import BookingSettings
 from payment_service.app import create_app
 from payment_service.models import Base, Payment
+from payment_service.providers import SimulatedProvider
 from payment_service.settings import PaymentSettings
 from payment_service.tests.fake_chapa import SECRET_KEY, FakeChapa, serve_fake_chapa
 from payment_service.webhooks import SIGNATURE_HEADER, sign
@@ -54,10 +56,13 @@ class BookingSettingsForPayments(BookingSettings):
 class ServiceRouter(httpx.AsyncBaseTransport):
     """Sends each request to the in-process app that owns its host, like a tiny network."""
 
-    def __init__(self, routes: dict[str, FastAPI]) -> None:
+    def __init__(self, routes: dict[str, FastAPI], held: asyncio.Event | None = None) -> None:
         self._routes = {host: httpx.ASGITransport(app=app) for host, app in routes.items()}
+        self._held = held
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self._held is not None:  # the network holds every request until the test lets go
+            await self._held.wait()
         transport = self._routes.get(request.url.host)
         if transport is None:
             raise httpx.ConnectError(f"no service at {request.url.host}", request=request)
@@ -199,6 +204,10 @@ class Payments:
                 text("UPDATE bookings SET status = :s WHERE id = :id"),
                 {"s": status, "id": booking_id},
             )
+            await conn.execute(
+                text("UPDATE booking_seats SET status = :s WHERE booking_id = :id"),
+                {"s": status, "id": booking_id},
+            )
 
     async def initialize(self, buyer: Buyer, booking_id: int, **extra: Any) -> httpx.Response:
         return await self.client.post(
@@ -253,6 +262,14 @@ class Payments:
             headers={"Content-Type": "application/json", SIGNATURE_HEADER: signature},
         )
 
+    async def callbacks_delivered(self) -> None:
+        """Wait for the simulated provider's callbacks in flight (it posts them behind the
+        buyer's redirect, as a real gateway sends webhooks)."""
+        provider = self.app.state.payment_provider
+        if isinstance(provider, SimulatedProvider):
+            async with asyncio.timeout(30):
+                await provider.callbacks_delivered()
+
     async def payment(self, tx_ref: str) -> Payment:
         async with create_sessionmaker(self.payment_engine)() as session:
             found = await session.scalar(select(Payment).where(Payment.tx_ref == tx_ref))
@@ -286,7 +303,8 @@ def payments_factory(
     fake_chapa: FakeChapa,
 ) -> PaymentsFactory:
     """Start the payment app with settings overrides (by field name):
-    ``async with payments_factory("chapa", payment_return_url=...) as payments``."""
+    ``async with payments_factory("chapa", payment_return_url=...) as payments``;
+    ``callbacks_held=asyncio.Event()`` holds the simulated provider's callbacks until set."""
 
     @contextlib.asynccontextmanager
     async def start(provider: str = "simulated", **overrides: Any) -> AsyncIterator[Payments]:
@@ -301,11 +319,12 @@ def payments_factory(
                 "chapa_timeout_seconds": 2.0,
                 **overrides,
             }
+        callbacks_held: asyncio.Event | None = overrides.pop("callbacks_held", None)
         fields = {**payment_settings.model_dump(), "payment_provider": provider, **overrides}
         settings = PaymentSettings(**fields)
         app = create_app(settings)
         if fake is None:  # the simulated provider's callbacks reach this app in-process
-            app.state.provider_transport = ServiceRouter({PAYMENT_HOST: app})
+            app.state.provider_transport = ServiceRouter({PAYMENT_HOST: app}, callbacks_held)
         async with running_app(app) as client:
             await app.state.http.aclose()
             app.state.http = InternalClient(

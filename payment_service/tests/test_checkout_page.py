@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
+
 from payment_service.checkout_pages import checkout_page
 from payment_service.models import SimulatedTransaction
+from payment_service.providers import simulated as simulated_provider
 from payment_service.tests.conftest import Payments, PaymentsFactory
 
 
@@ -56,6 +60,7 @@ async def test_paying_on_the_page_settles_the_payment_through_the_signed_callbac
 
     assert response.status_code == 303
     assert response.headers["location"] == f"/api/payments/checkout/{tx_ref}/receipt"
+    await simulated.callbacks_delivered()
     assert (await simulated.payment(tx_ref)).status == "success"
     assert len(await simulated.outbox("payment_success")) == 1
     receipt = await simulated.client.get(response.headers["location"])
@@ -68,6 +73,7 @@ async def test_declining_on_the_page_fails_the_payment(simulated: Payments) -> N
     response = await simulated.client.post(f"{_path(checkout_url)}/decline")
 
     assert response.status_code == 303
+    await simulated.callbacks_delivered()
     assert (await simulated.payment(tx_ref)).status == "failed"
     assert len(await simulated.outbox("payment_failed")) == 1
     receipt = await simulated.client.get(response.headers["location"])
@@ -79,6 +85,7 @@ async def test_a_second_click_does_not_change_the_first_decision(simulated: Paym
     await simulated.client.post(f"{_path(checkout_url)}/decline")
 
     await simulated.client.post(f"{_path(checkout_url)}/pay")
+    await simulated.callbacks_delivered()
 
     assert (await simulated.payment(tx_ref)).status == "failed"
     assert await simulated.outbox("payment_success") == []
@@ -106,6 +113,7 @@ async def test_a_forced_outcome_overrides_the_button(payments_factory: PaymentsF
         tx_ref, checkout_url = await _checkout(p)
 
         await p.client.post(f"{_path(checkout_url)}/pay")
+        await p.callbacks_delivered()
 
         assert (await p.payment(tx_ref)).status == "failed"
 
@@ -147,3 +155,31 @@ def test_the_page_escapes_what_it_shows() -> None:
     assert "<script>alert(1)</script>" not in html
     assert "&lt;script&gt;" in html
     assert "Seats &amp; &quot;friends&quot;" in html
+
+
+async def test_the_buyer_is_redirected_before_the_callback_is_delivered(
+    payments_factory: PaymentsFactory,
+) -> None:
+    held = asyncio.Event()
+    async with payments_factory(callbacks_held=held) as p:
+        tx_ref, checkout_url = await _checkout(p)
+
+        response = await p.client.post(f"{_path(checkout_url)}/pay")
+
+        assert response.status_code == 303
+        assert (await p.payment(tx_ref)).status == "pending"  # the callback is in flight
+        held.set()
+        await p.callbacks_delivered()
+        assert (await p.payment(tx_ref)).status == "success"
+
+
+async def test_shutdown_does_not_wait_forever_for_a_callback_in_flight(
+    payments_factory: PaymentsFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(simulated_provider, "CALLBACK_DRAIN_SECONDS", 0.2)
+    async with asyncio.timeout(15):  # stopping the app does not hang on the held callback
+        async with payments_factory(callbacks_held=asyncio.Event()) as p:
+            tx_ref, checkout_url = await _checkout(p)
+            await p.client.post(f"{_path(checkout_url)}/pay")
+
+    assert (await p.payment(tx_ref)).status == "pending"  # the reconciler's to settle

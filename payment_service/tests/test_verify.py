@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from payment_service.tests.conftest import Payments
+import pytest
+
+from payment_service.providers import ProviderTransaction
+from payment_service.tests.conftest import Payments, PaymentsFactory
 
 
 async def test_verify_of_an_unpaid_checkout_stays_pending_and_publishes_nothing(
@@ -143,3 +146,36 @@ async def test_a_settled_payment_is_counted_by_outcome(simulated: Payments) -> N
 
     after = _metric((await simulated.client.get("/metrics")).text, "success")
     assert after - before == 1
+
+
+async def test_no_pooled_connection_waits_while_the_provider_answers(
+    payments_factory: PaymentsFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with payments_factory(db_pool_size=1, db_max_overflow=0) as p:
+        buyer = p.buyer()
+        first = await p.booking(buyer)
+        settled = await p.open_checkout(buyer, first)
+        await p.buyer_pays_at_provider(settled)
+        assert (await p.verify(buyer, settled)).status_code == 200
+        await p.set_booking_status(first, "cancelled")  # frees its seats
+        slow = await p.open_checkout(buyer, await p.booking(buyer))
+        provider = p.app.state.payment_provider
+        asked, answer = asyncio.Event(), asyncio.Event()
+        verify = provider.verify
+
+        async def slow_provider(tx_ref: str) -> ProviderTransaction:
+            asked.set()
+            await answer.wait()
+            observed: ProviderTransaction = await verify(tx_ref)
+            return observed
+
+        monkeypatch.setattr(provider, "verify", slow_provider)
+        waiting = asyncio.create_task(p.verify(buyer, slow))
+        await asyncio.wait_for(asked.wait(), 10)
+
+        # The only connection is free while the provider thinks: other requests go on.
+        async with asyncio.timeout(10):
+            other = await p.verify(buyer, settled)
+        answer.set()
+        assert other.json()["payment"]["status"] == "success"
+        assert (await waiting).json()["payment"]["status"] == "pending"
