@@ -92,9 +92,12 @@ class Stack:
             "ADMIN_EMAIL": "admin@example.com",
             "ADMIN_PASSWORD": "Admin-Password-1",
         }
+        # Each replica calls its partner replica of every other service, so internal calls
+        # (booking → event holds, payment → booking, ...) spread as the gateway's do. In
+        # Kubernetes the Service in front of the pods balances them instead.
         for other in SERVICES:
             key = other.split("_")[0].upper() + "_SERVICE_URL"
-            env[key] = self.service_url(other)
+            env[key] = self.service_url(other, replica % max(1, self.replicas))
         env.update(self.extra_env)
         return env
 

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Mailbox, gateway_client
+from tests.conftest import TEST_STACK, Mailbox, gateway_client
 from tests.support_auth import admin_token, bearer
 from tests.support_booking import Buyer, new_buyer, taken_seats
 from tests.support_events import create_event, seat_statuses, signed_headers
@@ -121,3 +121,30 @@ async def test_hundred_buyers_racing_for_ten_general_seats_get_exactly_ten_booki
     assert len(bookings) == 10
     taken = await taken_seats(client, racers[0][1].headers, event["id"])
     assert sorted(taken) == sorted(SEATS)
+
+
+def _requests_counted(metrics: str, method: str, path: str) -> float:
+    """The sum of ``http_requests_total`` for one route over every status."""
+    prefix = f'http_requests_total{{method="{method}",path="{path}",'
+    return sum(
+        float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines() if line.startswith(prefix)
+    )
+
+
+@pytest.mark.skipif(
+    TEST_STACK.replicas < 2, reason="the stack runs one process per service (REPLICAS=1)"
+)
+async def test_the_races_were_served_by_every_replica(racers: list[Racer]) -> None:
+    """With REPLICAS=2 (scripts/test's second pass) nginx spread the races above over both
+    processes of booking_service, and booking_service spread its holds over event_service's."""
+    routes = {
+        "booking_service": ("POST", "/api/bookings"),
+        "event_service": ("POST", "/internal/events/{event_id}/holds"),
+    }
+    async with httpx.AsyncClient(timeout=10) as direct:
+        for service, (method, path) in routes.items():
+            for replica in range(TEST_STACK.replicas):
+                response = await direct.get(f"{TEST_STACK.service_url(service, replica)}/metrics")
+                assert response.status_code == 200
+                served = _requests_counted(response.text, method, path)
+                assert served > 0, f"{service} replica {replica} served no {method} {path}"

@@ -31,7 +31,10 @@ class InternalClient:
         self._settings = settings
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(settings.internal_http_timeout_seconds, connect=2.0),
-            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+            limits=httpx.Limits(
+                max_connections=settings.internal_http_max_connections,
+                max_keepalive_connections=settings.internal_http_max_connections,
+            ),
             headers={SERVICE_TOKEN_HEADER: settings.service_token},
             transport=transport,
         )

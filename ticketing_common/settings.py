@@ -78,6 +78,11 @@ class ServiceSettings(BaseSettings):
 
     internal_http_timeout_seconds: float = Field(5.0, alias="INTERNAL_HTTP_TIMEOUT_SECONDS")
     internal_http_retries: int = Field(2, alias="INTERNAL_HTTP_RETRIES")
+    #: connections per process to the other services; httpcore scans its whole pool on
+    #: every request, so a pool far above the calls in flight costs CPU, not throughput
+    internal_http_max_connections: int = Field(
+        16, alias="INTERNAL_HTTP_MAX_CONNECTIONS", ge=1, le=1000
+    )
 
     hold_ttl_seconds: int = Field(900, alias="HOLD_TTL_SECONDS")
 
