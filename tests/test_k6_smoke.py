@@ -106,6 +106,8 @@ def test_flash_sale_sells_every_seat_once_and_confirms_every_payment(
     assert result.value("flash_sold_out", "value") == 1
     assert result.value("flash_double_sold", "count") == 0
     assert result.value("flash_paid_unconfirmed", "count") == 0
+    assert result.value("flash_stuck_pending", "count") == 0
+    assert "flash_confirm_lagging" in result.metrics  # reported as the saga's lag, not judged
     assert result.value("flash_lost_bookings", "count") == 0
     assert result.value("iterations", "count") == BUYERS
     assert result.value("flash_attempts", "count") >= result.value("flash_bookings", "count") > 0
