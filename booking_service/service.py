@@ -549,6 +549,8 @@ async def cancel_booking(
     pending → cancelled, its hold released at once; confirmed → cancelled, its seats put
     back on sale by event_service and the payment refunded.
     """
+    if not principal.is_admin:
+        await _refuse_after_the_event_started(session, events, booking_id)
     booking = await _lock_booking(session, booking_id)
     if booking is None:
         raise BookingNotFound()
@@ -593,6 +595,26 @@ async def cancel_booking(
     )
     await session.flush()
     return booking, refunded
+
+
+async def _refuse_after_the_event_started(
+    session: AsyncSession, events: EventClient, booking_id: int
+) -> None:
+    """A ticket for an event that has begun is used or forfeit: its buyer can't cancel it
+    for a refund any more (an admin still can, e.g. when the event is called off)."""
+    found = (
+        await session.execute(
+            select(Booking.event_id).where(
+                Booking.id == booking_id, Booking.status == BookingStatus.CONFIRMED
+            )
+        )
+    ).scalar_one_or_none()
+    if found is None:
+        return
+    await session.commit()  # no pooled connection waits on event_service
+    event = await events.get_event(found, fresh=True)
+    if event.date is not None and event.date <= utcnow():
+        raise EventAlreadyStarted("the event has already started; its tickets can't be cancelled")
 
 
 async def expire_stale_bookings(

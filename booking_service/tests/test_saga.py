@@ -11,6 +11,7 @@ from sqlalchemy import func, select, update
 from booking_service.expiry import expire_once, run_expiry_loop
 from booking_service.models import Booking, RefundRequest
 from booking_service.tests.conftest import Stack
+from event_service.models import Event
 from ticketing_common.db import utcnow
 from ticketing_common.messaging import PermanentFailure
 
@@ -356,3 +357,58 @@ async def test_an_admin_may_cancel_a_paid_booking_and_the_refund_says_so(stack: 
     assert response.status_code == 200, response.text
     [refund] = await stack.outbox("refund_requested", booking_id=booking["id"])
     assert refund["reason"] == "cancelled_by_admin"
+
+
+async def _event_has_started(stack: Stack, event_id: int) -> None:
+    async with stack.event_app.state.sessionmaker() as session, session.begin():
+        await session.execute(
+            update(Event).where(Event.id == event_id).values(date=utcnow() - timedelta(hours=1))
+        )
+    await stack.event_app.state.redis.flushdb()  # drop event_service's cached copy
+
+
+async def test_a_ticket_cannot_be_cancelled_once_the_event_has_started(stack: Stack) -> None:
+    event_id = await stack.create_event()
+    buyer = stack.actor()
+    booking = await stack.booked(buyer, event_id, ["vip-1-1"])
+    await stack.settle(booking)
+    await _event_has_started(stack, event_id)
+
+    response = await stack.client.post(
+        f"/api/bookings/{booking['id']}/cancel", headers=buyer.headers
+    )
+
+    assert response.status_code == 409, response.text
+    assert response.json()["code"] == "event_started"
+    assert (await stack.booking(booking["id"]))["status"] == "confirmed"
+    assert await stack.outbox("refund_requested", booking_id=booking["id"]) == []
+
+
+async def test_an_admin_may_still_cancel_after_the_start_when_an_event_is_called_off(
+    stack: Stack,
+) -> None:
+    event_id = await stack.create_event()
+    booking = await stack.booked(stack.actor(), event_id, ["vip-1-1"])
+    await stack.settle(booking)
+    await _event_has_started(stack, event_id)
+
+    response = await stack.client.post(
+        f"/api/bookings/{booking['id']}/cancel", headers=stack.admin.headers
+    )
+
+    assert response.status_code == 200, response.text
+    assert response.json()["refund_requested"] is True
+
+
+async def test_an_unpaid_booking_can_still_be_let_go_after_the_start(stack: Stack) -> None:
+    event_id = await stack.create_event()
+    buyer = stack.actor()
+    booking = await stack.booked(buyer, event_id, ["vip-1-1"])
+    await _event_has_started(stack, event_id)
+
+    response = await stack.client.post(
+        f"/api/bookings/{booking['id']}/cancel", headers=buyer.headers
+    )
+
+    assert response.status_code == 200, response.text
+    assert response.json()["refund_requested"] is False
