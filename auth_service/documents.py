@@ -65,7 +65,12 @@ async def store_document(document: Document, settings: AuthSettings) -> str:
 
 
 async def discard_document(name: str, settings: AuthSettings) -> None:
-    await asyncio.to_thread((_documents_dir(settings) / name).unlink, missing_ok=True)
+    await asyncio.to_thread(remove_document, name, settings)
+
+
+def remove_document(name: str, settings: AuthSettings) -> None:
+    """Delete a stored document (a small local unlink; gone already is fine)."""
+    (_documents_dir(settings) / name).unlink(missing_ok=True)
 
 
 def document_path(name: str, settings: AuthSettings) -> Path:

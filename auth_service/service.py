@@ -13,6 +13,7 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from prometheus_client import Counter
@@ -24,7 +25,7 @@ from sqlalchemy.sql import Select
 
 from auth_service.audit import audit_entry, record_refusal
 from auth_service.codes import code_matches, hash_code, new_code
-from auth_service.documents import Document, discard_document, store_document
+from auth_service.documents import Document, discard_document, remove_document, store_document
 from auth_service.errors import (
     CodeAttemptsExhausted,
     EmailNotVerified,
@@ -53,7 +54,7 @@ from auth_service.schemas import (
 from auth_service.settings import AuthSettings
 from auth_service.throttle import LoginThrottle, allow_code_email, count_code_attempt
 from auth_service.tokens import Rotation, TokenPair, TokenStore
-from ticketing_common.db import utcnow
+from ticketing_common.db import on_commit, utcnow
 from ticketing_common.errors import Conflict, DomainError, Forbidden, NotFound, Unauthorized
 from ticketing_common.messaging import publish
 from ticketing_common.messaging.contracts import EmailVerification, PasswordReset
@@ -395,8 +396,11 @@ class AuthService:
         user.status = UserStatus.PENDING
         user.rejection_reason = None
         if document is not None:
+            replaced = user.document_name
             user.document_name = await store_document(document, self.settings)
             user.document_content_type = document.content_type
+            if replaced:
+                on_commit(self.session, partial(remove_document, replaced, self.settings))
         self.session.add(
             audit_entry(
                 "organizer_reapplied", actor_user_id=user.id, target_user_id=user.id, ip=self.ip

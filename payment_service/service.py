@@ -15,7 +15,7 @@ import secrets
 import time
 from datetime import timedelta
 
-from sqlalchemy import event, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -44,7 +44,7 @@ from payment_service.schemas import (
 )
 from payment_service.settings import PaymentSettings
 from payment_service.webhooks import InvalidSignature, StaleSignature, check_signature
-from ticketing_common.db import utcnow
+from ticketing_common.db import on_commit, utcnow
 from ticketing_common.errors import (
     BadRequest,
     Conflict,
@@ -88,11 +88,7 @@ def status_message(payment: Payment) -> str:
 
 def _count_after_commit(session: AsyncSession, outcome: str) -> None:
     """Count a payment outcome only once the transaction that made it has committed."""
-
-    def count(_: object) -> None:
-        PAYMENTS.labels(outcome).inc()
-
-    event.listen(session.sync_session, "after_commit", count, once=True)
+    on_commit(session, PAYMENTS.labels(outcome).inc)
 
 
 def new_tx_ref(booking_id: int) -> str:

@@ -6,12 +6,12 @@ commits when the handler returns and rolls back when it raises. Services never c
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import DateTime, MetaData
+from sqlalchemy import DateTime, MetaData, event
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -82,3 +82,13 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 # scope="function": commit (or roll back) before the response leaves, so a client never
 # sees 201 for a transaction that then failed to commit.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+def on_commit(session: AsyncSession, action: Callable[[], None]) -> None:
+    """Run ``action`` once the session's current transaction has committed (never after a
+    rollback): for effects outside the database, such as a metric or a file removal."""
+
+    def run(_: object) -> None:
+        action()
+
+    event.listen(session.sync_session, "after_commit", run, once=True)

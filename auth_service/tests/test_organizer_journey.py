@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from auth_service.documents import DOCUMENTS_SUBDIR
 from auth_service.tests.support import PNG, AuthClient, new_email
 
 
@@ -65,6 +68,10 @@ async def test_reapplying_with_a_new_document_replaces_it(auth: AuthClient) -> N
         "/api/auth/admin/reject", json={"user_id": organizer.user_id}, headers=admin.headers
     )
 
+    documents = Path(auth.settings.upload_dir) / DOCUMENTS_SUBDIR
+    first = documents / await _document_name(auth, organizer.user_id)
+    assert first.is_file()
+
     reapplied = await auth.http.post(
         "/api/auth/reapply",
         data={"email": organizer.email},
@@ -77,6 +84,15 @@ async def test_reapplying_with_a_new_document_replaces_it(auth: AuthClient) -> N
     )
     assert document.content == PNG
     assert document.headers["content-type"] == "image/png"
+    assert (documents / await _document_name(auth, organizer.user_id)).is_file()
+    assert not first.exists()  # the replaced document is not kept
+
+
+async def _document_name(auth: AuthClient, user_id: int) -> str:
+    result = await auth.sql("SELECT document_name FROM users WHERE id = :id", id=user_id)
+    name = result.scalar_one()
+    assert isinstance(name, str)
+    return name
 
 
 async def test_reapply_refusals(auth: AuthClient) -> None:
