@@ -231,18 +231,22 @@ async def _store_booking(
     currency: str,
     key_use: KeyUse | None,
 ) -> CreateOutcome:
-    """Insert the booking in a savepoint; sort out why if the database refuses it."""
+    """Insert the booking; sort out why if the database refuses it.
+
+    The transaction holds only reads before the insert, so a refused insert rolls the
+    whole transaction back instead of paying for a savepoint on every booking.
+    """
     seat_ids = [seat.seat_id for seat in hold.seats]
     for attempt in range(2):
         try:
-            async with session.begin_nested():
-                booking = _new_booking(principal, event, hold, currency)
-                session.add(booking)
-                await session.flush()
-                if key_use is not None:
-                    await remember_key(session, principal.user_id, key_use, booking.id)
+            booking = _new_booking(principal, event, hold, currency)
+            session.add(booking)
+            await session.flush()
+            if key_use is not None:
+                await remember_key(session, principal.user_id, key_use, booking.id)
             return CreateOutcome(booking, replayed=False)
         except IntegrityError:
+            await session.rollback()
             # A concurrent retry of this very request (same hold token) got there first.
             twin = await _booking_with_token(session, hold.token)
             if twin is not None:
@@ -251,6 +255,7 @@ async def _store_booking(
                 await refuse_reused_key(session, principal.user_id, key_use)
             # The seats are still in active bookings here: let lapsed ones go, try once more.
             if attempt == 0 and await _expire_lapsed_holders(session, events, event.id, seat_ids):
+                await session.commit()  # the expiries stand even if the retry is refused
                 continue
             raise SeatsUnavailable() from None
     raise SeatsUnavailable()

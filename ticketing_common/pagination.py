@@ -36,7 +36,7 @@ class Page:
         set_total_count(response, total)
 
 
-def page_params(limit: Limit = DEFAULT_LIMIT, offset: Offset = 0) -> Page:
+async def page_params(limit: Limit = DEFAULT_LIMIT, offset: Offset = 0) -> Page:
     return Page(limit=limit, offset=offset)
 
 

@@ -31,7 +31,7 @@ def client_ip(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-def get_auth_service(request: Request, session: SessionDep) -> AuthService:
+async def get_auth_service(request: Request, session: SessionDep) -> AuthService:
     state = request.app.state
     return AuthService(
         session=session,

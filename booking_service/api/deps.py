@@ -14,12 +14,12 @@ BookingId = DbId
 EventId = DbId
 
 
-def app_settings(request: Request) -> BookingSettings:
+async def app_settings(request: Request) -> BookingSettings:
     settings: BookingSettings = request.app.state.settings
     return settings
 
 
-def get_events(request: Request) -> EventClient:
+async def get_events(request: Request) -> EventClient:
     return event_client_of(request.app)
 
 

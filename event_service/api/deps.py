@@ -14,14 +14,14 @@ from ticketing_common.pagination import MAX_ID
 EventId = Annotated[int, Path(ge=1, le=MAX_ID, description="event id")]
 
 
-def get_event_service(request: Request, session: SessionDep) -> EventService:
+async def get_event_service(request: Request, session: SessionDep) -> EventService:
     return EventService(session, request.app.state.event_resources)
 
 
 EventServiceDep = Annotated[EventService, Depends(get_event_service)]
 
 
-def get_seat_holds(request: Request, session: SessionDep) -> SeatHolds:
+async def get_seat_holds(request: Request, session: SessionDep) -> SeatHolds:
     return SeatHolds(session, request.app.state.event_resources)
 
 

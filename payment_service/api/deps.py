@@ -12,17 +12,17 @@ from ticketing_common.errors import NotFound
 from ticketing_common.http_client import InternalClient
 
 
-def get_settings(request: Request) -> PaymentSettings:
+async def get_settings(request: Request) -> PaymentSettings:
     settings: PaymentSettings = request.app.state.settings
     return settings
 
 
-def get_http(request: Request) -> InternalClient:
+async def get_http(request: Request) -> InternalClient:
     http: InternalClient = request.app.state.http
     return http
 
 
-def get_simulated_provider(request: Request) -> SimulatedProvider:
+async def get_simulated_provider(request: Request) -> SimulatedProvider:
     """The hosted checkout pages exist only while the simulated provider is in use."""
     provider = request.app.state.payment_provider
     if not isinstance(provider, SimulatedProvider):

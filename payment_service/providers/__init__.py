@@ -72,6 +72,6 @@ async def provider_lifecycle(app: FastAPI) -> AsyncIterator[None]:
         await provider.aclose()
 
 
-def get_provider(request: Request) -> PaymentProvider:
+async def get_provider(request: Request) -> PaymentProvider:
     provider: PaymentProvider = request.app.state.payment_provider
     return provider
