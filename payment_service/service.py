@@ -15,6 +15,7 @@ import secrets
 import time
 from datetime import timedelta
 
+from cachetools import TTLCache
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -107,13 +108,21 @@ async def fetch_booking(
     return BookingView.model_validate(data)
 
 
+#: event titles by id: the checkout page's title may trail a rename by a minute, and an
+#: on-sale's thousands of checkouts ask event_service once a minute instead of each time
+_TITLES: TTLCache[int, str] = TTLCache(maxsize=4096, ttl=60)
+
+
 async def fetch_event_title(http: InternalClient, settings: PaymentSettings, event_id: int) -> str:
     """The event's title for the checkout page; a cosmetic, so a failed lookup is no error."""
+    if (title := _TITLES.get(event_id)) is not None:
+        return title
     try:
         data = await http.get_json(
             f"{settings.event_service_url}/internal/events/{event_id}", what="event"
         )
-        return EventView.model_validate(data).title
+        title = _TITLES[event_id] = EventView.model_validate(data).title
+        return title
     except (DomainError, ValueError) as exc:
         logger.warning("event title unavailable", extra={"event_id": event_id, "error": str(exc)})
         return f"Event #{event_id}"

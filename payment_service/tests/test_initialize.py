@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from decimal import Decimal
+from typing import Any
 
+import pytest
+
+from payment_service import service
 from payment_service.tests.conftest import Payments, PaymentsFactory
 
 
@@ -127,3 +131,22 @@ async def test_booking_service_down_is_503_not_500(payments_factory: PaymentsFac
         response = await p.initialize(p.buyer(), 1)
 
     assert response.status_code == 503
+
+
+async def test_the_checkout_title_is_asked_of_event_service_once_a_minute(
+    simulated: Payments, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[str] = []
+
+    async def event_service(url: str, *, what: str = "resource") -> dict[str, Any]:
+        asked.append(url)
+        return {"id": 424242, "title": "የሙዚቃ ኮንሰርት"}
+
+    monkeypatch.setattr(simulated.app.state.http, "get_json", event_service)
+    titles = [
+        await service.fetch_event_title(simulated.app.state.http, simulated.settings, 424242)
+        for _ in range(3)
+    ]
+
+    assert titles == ["የሙዚቃ ኮንሰርት"] * 3
+    assert len(asked) == 1
