@@ -13,12 +13,23 @@ import sys
 import traceback
 from pathlib import Path
 
-from bench.report import console_table, render
+from bench.report import console_table, render, replace_generated_block, scaling_block
+from bench.results import RunResults
 from bench.run import FULL, QUICK, run
 from devstack.config import ROOT
 
 DEFAULT_OUTPUT = ROOT / "docs" / "BENCHMARKS.md"
 QUICK_OUTPUT = ROOT / ".run" / "bench" / "BENCHMARKS-quick.md"
+SCALING_DOC = ROOT / "docs" / "SCALING.md"
+
+
+def update_scaling_doc(results: RunResults, path: Path) -> None:
+    """Rewrite the generated block of docs/SCALING.md from this run's figures.
+
+    Only a full run that also rewrote docs/BENCHMARKS.md does this: the block points at
+    that file's Scaling section, and quick figures are not the benchmark.
+    """
+    path.write_text(replace_generated_block(path.read_text(), scaling_block(results)))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,6 +61,13 @@ def main(argv: list[str] | None = None) -> int:
     output.write_text(render(results))
     print(console_table(results))
     print(f"\nreport: {output}")
+    if not args.quick and output.resolve() == DEFAULT_OUTPUT.resolve():
+        try:
+            update_scaling_doc(results, SCALING_DOC)
+        except ValueError as exc:
+            print(f"{SCALING_DOC} not updated: {exc}", file=sys.stderr)
+            return 1
+        print(f"scaling figures: {SCALING_DOC}")
     flash = results.flash
     if flash is None or not flash.correct:
         print("FLASH SALE CORRECTNESS VIOLATION (see the report)", file=sys.stderr)

@@ -129,11 +129,20 @@ class LogWindow:
             figures.durations.append(float(record.get("duration", 0.0)))
         return dict(routes)
 
+    def _service_logs(self, services: list[str]) -> list[tuple[str, str]]:
+        """(service, log file) of each replica (``booking_service-1.log``), not just the first."""
+        return [
+            (service, name)
+            for service in services
+            for name in sorted(self._end)
+            if name.removesuffix(".log").removeprefix(f"{service}-").isdigit()
+        ]
+
     def problems(self, services: list[str], top: int = 8) -> list[LoggedProblem]:
         """The most frequent warnings and errors the services logged in the window."""
         counted: Counter[tuple[str, str, str]] = Counter()
-        for service in services:
-            for record in self._records(f"{service}-0.log"):
+        for service, name in self._service_logs(services):
+            for record in self._records(name):
                 level = str(record.get("level", "")).lower()
                 if level not in {"warning", "error", "critical"}:
                     continue

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -69,16 +69,22 @@ def children_of(pid: int) -> list[int]:
     return found
 
 
+def _percent(ticks: int, seconds: float) -> float:
+    return 100.0 * ticks / CLOCK_TICKS / seconds if seconds > 0 else 0.0
+
+
 @dataclass
 class ProcessFigures:
     name: str
     peak_rss_mb: float = 0.0
     cpu_ticks: int = 0
+    #: CPU ticks per process of the group, so replicas of one service can be told apart.
+    pid_ticks: dict[int, int] = field(default_factory=dict)
     _last: dict[int, int] = field(default_factory=dict, repr=False)
 
     def cpu_percent(self, seconds: float) -> float:
         """CPU used over the window, in % of one core (200 % = both cores)."""
-        return 100.0 * self.cpu_ticks / CLOCK_TICKS / seconds if seconds > 0 else 0.0
+        return _percent(self.cpu_ticks, seconds)
 
     def sample(self, pids: Iterable[int], first: bool) -> None:
         rss = 0
@@ -90,21 +96,29 @@ class ProcessFigures:
             rss += resident
             # A process born inside the window counts from zero; others from the start.
             previous = self._last.get(pid, ticks if first else 0)
-            self.cpu_ticks += max(0, ticks - previous)
+            used = max(0, ticks - previous)
+            self.cpu_ticks += used
+            self.pid_ticks[pid] = self.pid_ticks.get(pid, 0) + used
             self._last[pid] = ticks
         self.peak_rss_mb = max(self.peak_rss_mb, rss / 1024 / 1024)
 
 
 class ProcessSampler:
-    """``with ProcessSampler(services=..., gateway=...) as sampler: ...``; then read it."""
+    """``with ProcessSampler(services=..., gateway=...) as sampler: ...``; then read it.
+
+    ``services`` maps a service to its process, or to the processes of its replicas (their
+    figures are summed, so a service's CPU can exceed one core when it runs twice).
+    """
 
     def __init__(
         self,
-        services: dict[str, int],
+        services: Mapping[str, int | Sequence[int]],
         gateway: Callable[[], list[int]] | None = None,
         interval: float = 0.25,
     ) -> None:
-        self._services = services
+        self._services = {
+            name: [pids] if isinstance(pids, int) else list(pids) for name, pids in services.items()
+        }
         self._gateway = gateway
         self._interval = interval
         self.figures: dict[str, ProcessFigures] = {
@@ -119,7 +133,7 @@ class ProcessSampler:
         self.machine_busy_percent = 0.0
 
     def _groups(self) -> dict[str, list[int]]:
-        groups: dict[str, list[int]] = {name: [pid] for name, pid in self._services.items()}
+        groups: dict[str, list[int]] = {name: list(pids) for name, pids in self._services.items()}
         groups["nginx gateway"] = self._gateway() if self._gateway else []
         by_comm: dict[str, list[int]] = {label: [] for label in HELPER_GROUPS.values()}
         for pid in _all_pids():
@@ -166,3 +180,16 @@ class ProcessSampler:
     def cpu_percent(self, name: str) -> float:
         figures = self.figures.get(name)
         return figures.cpu_percent(self.seconds) if figures else 0.0
+
+    def processes_of(self, name: str) -> list[int]:
+        """The pids a service was sampled as (one per replica)."""
+        return list(self._services.get(name, []))
+
+    def cpu_percent_by_process(self, name: str) -> list[float]:
+        """Each replica's CPU in % of one core, in the order the pids were given."""
+        figures = self.figures.get(name)
+        if figures is None:
+            return []
+        return [
+            _percent(figures.pid_ticks.get(pid, 0), self.seconds) for pid in self.processes_of(name)
+        ]

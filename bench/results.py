@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bench.baselines import HoldScriptRate
+from bench.baselines import HoldScriptRate, InsertRate
 from bench.k6 import K6Result
 from bench.logscan import LoggedProblem, RouteFigures
 from bench.procstats import ProcessSampler
@@ -21,6 +21,14 @@ SERVICE_RSS_TARGET_MB = 150.0
 # The original's published stress-test figures (seed/ORIGINAL_README.md).
 ORIGINAL_STRESS_RPS = 64.0
 ORIGINAL_STRESS_P95_MS = 3.0
+# Replicas of every service in the scaling pass (one per core of the benchmark machine).
+SCALING_REPLICAS = 2
+# How many cores a part of the system can keep busy: one asyncio process or Redis's single
+# command thread use one; the gateway runs two nginx workers; PostgreSQL and RabbitMQ
+# (processes, Erlang schedulers) use every core. The load generator is not a part.
+SINGLE_CORE_PARTS = ("redis",)
+GATEWAY_WORKERS = 2
+NOT_A_PART = ("k6 (load generator)",)
 
 
 @dataclass(frozen=True)
@@ -84,6 +92,8 @@ class BookingRow:
     processes: ProcessSampler
     gateway: dict[tuple[str, str], RouteFigures] = field(default_factory=dict)
     problems: list[LoggedProblem] = field(default_factory=list)
+    #: PostgreSQL's ceiling for the booking write (pgbench), measured beside this row.
+    inserts: InsertRate | None = None
 
     @property
     def per_second(self) -> float:
@@ -96,6 +106,34 @@ class BookingRow:
             and self.per_second >= BOOKINGS_PER_SECOND_TARGET
             and self.p99_ms < BOOKING_P99_TARGET_MS
         )
+
+
+@dataclass
+class ScalingRow:
+    """Row 2's load again, after the bench stack restarted with more replicas per service."""
+
+    replicas: int
+    vus: int
+    seconds: int
+    seats: int
+    warmup_seconds: int
+    created: int
+    refused: int
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    run: K6Result
+    processes: ProcessSampler
+    gateway: dict[tuple[str, str], RouteFigures] = field(default_factory=dict)
+    problems: list[LoggedProblem] = field(default_factory=list)
+
+    @property
+    def per_second(self) -> float:
+        return self.created / self.seconds if self.seconds else 0.0
+
+    def replicas_of(self, service: str) -> int:
+        """How many processes of ``service`` were sampled (proof the replicas ran)."""
+        return len(self.processes.processes_of(service))
 
 
 @dataclass
@@ -183,6 +221,8 @@ class RunResults:
     bookings: BookingRow | None = None
     flash: FlashRow | None = None
     stress: StressRow | None = None
+    scaling: ScalingRow | None = None
+    cores: int = 1
     profiles: list[ProfileSummary] = field(default_factory=list)
     profile_load: str = ""
     errors: list[str] = field(default_factory=list)
@@ -196,3 +236,86 @@ class RunResults:
             and self.flash is not None
             and self.flash.memory_met
         )
+
+
+@dataclass(frozen=True)
+class SaturationStep:
+    """One part of the system during row 2: how busy, and when it would be fully busy."""
+
+    part: str
+    cpu_percent: float
+    usable_cores: int
+    #: bookings/s at which this part's CPU would be used up, if its cost per booking
+    #: stayed what row 2 measured (a linear extrapolation, not a measurement).
+    full_at_per_second: float
+
+
+@dataclass(frozen=True)
+class ScalingFigures:
+    """The capacity figures docs/SCALING.md states, all from one run's measurements."""
+
+    one_replica: BookingRow
+    more_replicas: ScalingRow | None
+    #: booking_service's CPU during row 2, in % of one core.
+    booking_cpu_percent: float
+    holds_per_second: float
+    inserts: InsertRate | None
+    saturation: list[SaturationStep]
+
+    @property
+    def per_busy_process(self) -> float | None:
+        """Derived: row 2's bookings/s divided by the share of a core booking_service used."""
+        share = self.booking_cpu_percent / 100
+        return self.one_replica.per_second / share if share > 0 else None
+
+    @property
+    def more_replicas_per_busy_process(self) -> float | None:
+        """The same derivation over the scaling pass (bookings/s per core of booking_service)."""
+        if self.more_replicas is None:
+            return None
+        share = self.more_replicas.processes.cpu_percent("booking_service") / 100
+        return self.more_replicas.per_second / share if share > 0 else None
+
+    @property
+    def speedup(self) -> float | None:
+        one = self.one_replica.per_second
+        if self.more_replicas is None or one <= 0:
+            return None
+        return self.more_replicas.per_second / one
+
+
+def usable_cores(part: str, services: list[str], cores: int) -> int:
+    if part in services or part in SINGLE_CORE_PARTS:
+        return 1
+    if part == "nginx gateway":
+        return min(GATEWAY_WORKERS, cores)
+    return cores
+
+
+def saturation_order(
+    processes: ProcessSampler, services: list[str], per_second: float, cores: int
+) -> list[SaturationStep]:
+    """The parts busy during a row (at least 1 % of a core), busiest first."""
+    steps = []
+    for part in processes.figures:
+        cpu = processes.cpu_percent(part)
+        if part in NOT_A_PART or cpu < 1.0:
+            continue
+        usable = usable_cores(part, services, cores)
+        steps.append(SaturationStep(part, cpu, usable, per_second * usable * 100 / cpu))
+    return sorted(steps, key=lambda step: -step.cpu_percent)
+
+
+def scaling_figures(results: RunResults, services: list[str]) -> ScalingFigures | None:
+    """None until row 2 has been measured: every figure hangs off it."""
+    row = results.bookings
+    if row is None:
+        return None
+    return ScalingFigures(
+        one_replica=row,
+        more_replicas=results.scaling,
+        booking_cpu_percent=row.processes.cpu_percent("booking_service"),
+        holds_per_second=row.raw.requests_per_second,
+        inserts=row.inserts,
+        saturation=saturation_order(row.processes, services, row.per_second, results.cores),
+    )

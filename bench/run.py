@@ -1,4 +1,4 @@
-"""One benchmark run: a fresh bench stack, accounts, the four rows, profiles, the report.
+"""One benchmark run: a fresh bench stack, accounts, the four rows, profiles, scaling.
 
 Rows run in this order so that none pays for another's leftovers: reads (1), the
 original's stress test (4), booking throughput (2; its bookings stay pending, which costs
@@ -6,6 +6,8 @@ nothing until they expire long after the run), and the flash sale (3) last, whos
 emails keep notification_service busy for a while after the sale. Profiles of missed
 rows are taken under a repeat of their load, never during a measured row: rows 1 and 2
 right after row 2, the booking path again after the sale only if nothing profiled it yet.
+The scaling pass comes after everything else, because it restarts the stack with more
+replicas per service (keeping its data) and the rows above are measured on one replica.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from pathlib import Path
 import httpx
 
 from bench import stack
-from bench.baselines import redis_hold_rate, static_nginx, tool_version
+from bench.baselines import booking_insert_rate, redis_hold_rate, static_nginx, tool_version
 from bench.k6 import K6Result, k6_version, run_k6
 from bench.logscan import LogWindow
 from bench.mail import MailSink
@@ -34,10 +36,12 @@ from bench.prepare import BenchData, prepare, refresh_sessions
 from bench.procstats import ProcessSampler, children_of
 from bench.profiling import ProfileSummary, start_recording, summarize
 from bench.results import (
+    SCALING_REPLICAS,
     BookingRow,
     FlashRow,
     ReadRow,
     RunResults,
+    ScalingRow,
     StressRow,
     Throughput,
 )
@@ -67,6 +71,8 @@ class Plan:
     flash_max_duration: str = "4m"
     stress_stages: tuple[str, ...] = ()
     redis_requests: int = 200_000
+    pgbench_clients: int = 50
+    pgbench_seconds: int = 12
     profile_seconds: int = 15
     quick: bool = False
 
@@ -89,6 +95,7 @@ QUICK = Plan(
     flash_max_duration="1m",
     stress_stages=("5s:30", "5s:0"),
     redis_requests=20_000,
+    pgbench_seconds=3,
     profile_seconds=5,
     quick=True,
 )
@@ -145,10 +152,11 @@ def _refresh(ctx: Context) -> None:
     ctx.data.write(ctx.data_file)
 
 
-def _check(result: K6Result, ctx: Context) -> None:
+def _check(result: K6Result, ctx: Context, during: str = "") -> None:
     if not result.passed:
-        ctx.results.errors.append(result.describe_failure())
-        say(result.describe_failure())
+        failure = f"{during}: {result.describe_failure()}" if during else result.describe_failure()
+        ctx.results.errors.append(failure)
+        say(failure)
 
 
 # -- rows ------------------------------------------------------------------------------
@@ -220,6 +228,10 @@ def measure_bookings(ctx: Context) -> BookingRow:
     _check(result, ctx)
     say(f"row 2: redis-benchmark on the hold script, {plan.redis_requests} calls")
     raw = redis_hold_rate(requests=plan.redis_requests, clients=plan.booking_vus)
+    say(f"row 2: pgbench on the booking insert, {plan.pgbench_clients} clients")
+    inserts = booking_insert_rate(
+        RUN_DIR / "pgbench", clients=plan.pgbench_clients, seconds=plan.pgbench_seconds
+    )
     return BookingRow(
         vus=plan.booking_vus,
         seconds=plan.booking_seconds,
@@ -234,6 +246,7 @@ def measure_bookings(ctx: Context) -> BookingRow:
         processes=processes,
         gateway=logs.gateway_routes(),
         problems=logs.problems(list(SERVICES)),
+        inserts=inserts,
     )
 
 
@@ -277,6 +290,61 @@ def measure_flash_sale(ctx: Context) -> FlashRow:
         run=result,
         processes=processes,
         services=list(SERVICES),
+        gateway=logs.gateway_routes(),
+        problems=logs.problems(list(SERVICES)),
+    )
+
+
+def measure_scaling(ctx: Context, replicas: int = SCALING_REPLICAS) -> ScalingRow:
+    """Row 2's load on ``replicas`` processes of every service, the data kept.
+
+    A restart leaves every process cold (no pooled connections, no cached event), where
+    row 2's had served the rows before it, so a short booking warm-up on its own event
+    comes first; the measured run then books a fresh event as row 2 did.
+    """
+    plan = ctx.plan
+    say(f"scaling: restarting the bench stack with {replicas} replicas per service")
+    scaled = stack.restart_with_replicas(replicas)
+    ctx.pids = stack.service_pids()
+    pids = stack.replica_pids(scaled)
+    missing = [service for service, found in pids.items() if len(found) != replicas]
+    if missing:
+        raise RuntimeError(f"not {replicas} processes of {', '.join(missing)} after the restart")
+    _refresh(ctx)
+    run_k6(
+        "bookings.js",
+        env=ctx.k6_env(
+            VUS=str(plan.booking_vus),
+            DURATION=f"{plan.warmup_seconds}s",
+            SEATS=str(plan.booking_seats),
+            BOOKING_P99_MS="100000",
+        ),
+        log_dir=K6_LOGS,
+        label="scaling-warmup",
+    )
+    _settle()
+    say(f"scaling: bookings, {plan.booking_vus} VUs x {plan.booking_seconds}s, {replicas} replicas")
+    env = ctx.k6_env(
+        VUS=str(plan.booking_vus),
+        DURATION=f"{plan.booking_seconds}s",
+        SEATS=str(plan.booking_seats),
+    )
+    with LogWindow(LOG_DIR) as logs, ProcessSampler(pids, _gateway_pids) as processes:
+        result = run_k6("bookings.js", env=env, log_dir=K6_LOGS, label="scaling-bookings")
+    _check(result, ctx, during=f"{replicas} replicas")
+    return ScalingRow(
+        replicas=replicas,
+        vus=plan.booking_vus,
+        seconds=plan.booking_seconds,
+        seats=plan.booking_seats,
+        warmup_seconds=plan.warmup_seconds,
+        created=int(result.value("bookings_created", "count")),
+        refused=int(result.value("bookings_refused", "count")),
+        p50_ms=result.value("booking_duration", "med"),
+        p95_ms=result.value("booking_duration", "p(95)"),
+        p99_ms=result.value("booking_duration", "p(99)"),
+        run=result,
+        processes=processes,
         gateway=logs.gateway_routes(),
         problems=logs.problems(list(SERVICES)),
     )
@@ -415,7 +483,8 @@ def _settings() -> dict[str, str]:
         "gateway rate limit": f"{bench.rate_limit_rps} r/s per address, burst "
         f"{bench.rate_limit_burst} (raised for the benchmark; 10 r/s, burst 20 by default)",
         "client addresses": "k6 --local-ips 127.0.1.1-127.0.8.254 (one address per VU)",
-        "replicas": f"{bench.replicas} process per service (uvicorn, uvloop, httptools)",
+        "replicas": f"{bench.replicas} process per service (uvicorn, uvloop, httptools); "
+        f"{SCALING_REPLICAS} in the scaling pass",
         "database pools": f"DB_POOL_SIZE={stack.BENCH_DB_POOL_SIZE}, DB_MAX_OVERFLOW=0 per service",
         "hold TTL": "HOLD_TTL_SECONDS default (900 s)",
     }
@@ -441,6 +510,7 @@ def run(plan: Plan, *, keep_stack: bool = False, command: str = "scripts/bench")
     )
     results.plan_catalogue = plan.catalogue_events
     results.machine = _machine()
+    results.cores = os.cpu_count() or 1
     results.settings = _settings()
     data_file = RUN_DIR / "accounts.json"
     ctx = Context(plan, data_file, results)
@@ -469,6 +539,13 @@ def run(plan: Plan, *, keep_stack: bool = False, command: str = "scripts/bench")
         _refresh(ctx)
         results.bookings = measure_bookings(ctx)
         profile_missed_rows(ctx)
+        _settle()
+        # Right after row 2, while its pending bookings are far from their hold TTL (their
+        # expiry would otherwise add load to a later pass), then back to one process each.
+        results.scaling = measure_scaling(ctx)
+        say("scaling: back to 1 process per service for the flash sale")
+        stack.restart_with_replicas(1)
+        ctx.pids = stack.service_pids()
         _settle()
         _refresh(ctx)
         results.flash = measure_flash_sale(ctx)

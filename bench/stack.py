@@ -10,6 +10,7 @@ otherwise measure the limiter instead of the system.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import os
 import subprocess
@@ -89,6 +90,21 @@ def start_fresh(stack: Stack = BENCH_STACK) -> None:
         up(stack)
 
 
+def restart_with_replicas(replicas: int, stack: Stack = BENCH_STACK) -> Stack:
+    """Stop every process of the stack and start it again with ``replicas`` per service.
+
+    Unlike :func:`start_fresh` nothing is dropped: the databases, the Redis db and the
+    vhost keep the accounts and events a run prepared, so a later pass reuses them. The
+    replicas share the stack's run folder (pid files and logs are per replica), so
+    :func:`stop` with the one-replica stack still stops them all.
+    """
+    scaled = dataclasses.replace(stack, replicas=replicas)
+    with contextlib.redirect_stdout(sys.stderr):
+        down(stack)
+        up(scaled)
+    return scaled
+
+
 def stop(stack: Stack = BENCH_STACK) -> None:
     with contextlib.redirect_stdout(sys.stderr):
         down(stack)
@@ -101,6 +117,15 @@ def service_pids(stack: Stack = BENCH_STACK) -> dict[str, int]:
         pid = processes.running_pid(stack, service, 0)
         if pid is not None:
             found[service] = pid
+    return found
+
+
+def replica_pids(stack: Stack = BENCH_STACK) -> dict[str, list[int]]:
+    """The running processes of every replica of each service, replica 0 first."""
+    found: dict[str, list[int]] = {}
+    for service in SERVICES:
+        pids = [processes.running_pid(stack, service, r) for r in range(stack.replicas)]
+        found[service] = [pid for pid in pids if pid is not None]
     return found
 
 
