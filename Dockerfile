@@ -24,6 +24,11 @@ ENV PATH=/opt/venv/bin:$PATH \
     HOST=0.0.0.0 \
     MAIL_DIR=/data/mail \
     UPLOAD_DIR=/data/uploads
+# TrueType fonts for the PDF tickets: DejaVu (Latin, Greek, Cyrillic) and Abyssinica SIL
+# (Ethiopic, for Amharic), where notification_service looks by default (TICKET_FONT_DIRS).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends fonts-dejavu-core fonts-sil-abyssinica \
+    && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 app \
     && useradd --system --uid 10001 --gid app --home-dir /app --shell /usr/sbin/nologin app \
     && mkdir -p /data/mail /data/uploads \

@@ -24,11 +24,14 @@ message id and type, so the copies are the same message to any mail system that 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 
 from prometheus_client import Counter
 from sqlalchemy import func, or_, select, update
@@ -321,12 +324,22 @@ def ticket_details(
     )
 
 
+#: PDFs rendered at once per process. Rendering is pure-Python CPU work that holds the
+#: GIL, so more threads add no speed, only memory (each render holds its document, font
+#: subsets and QR image): under an on-sale the consumers' prefetch would otherwise start
+#: a render per delivered message. Renders beyond these wait in the pool's queue.
+RENDERS_AT_ONCE = 2
+_RENDER_POOL = ThreadPoolExecutor(max_workers=RENDERS_AT_ONCE, thread_name_prefix="ticket-pdf")
+
+
 async def render_ticket(details: TicketDetails, settings: NotificationSettings) -> bytes:
     """The PDF for a booking (off the event loop: rendering is CPU work)."""
     reference = sign_ticket_reference(
         details.booking_id, details.event_id, settings.ticket_signing_secret
     )
-    return await asyncio.to_thread(render_ticket_pdf, details, reference)
+    render = partial(render_ticket_pdf, details, reference, settings.ticket_font_dirs)
+    context = contextvars.copy_context()  # log lines keep the message's ids
+    return await asyncio.get_running_loop().run_in_executor(_RENDER_POOL, context.run, render)
 
 
 async def ticket_email_for(

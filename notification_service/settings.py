@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pydantic import Field
 
+from notification_service.tickets import DEFAULT_TICKET_FONT_DIRS
 from ticketing_common.settings import ServiceSettings
 
 
@@ -37,6 +38,12 @@ class NotificationSettings(ServiceSettings):
 
     # Trusted CA bundle for the SMTP server's certificate (a private CA); system CAs if unset.
     smtp_ca_file: str | None = Field(None, alias="SMTP_CA_FILE")
+
+    # Folders searched, in order, for the PDF tickets' TrueType fonts (DejaVuSans.ttf and
+    # DejaVuSans-Bold.ttf from fonts-dejavu-core, AbyssinicaSIL-Regular.ttf from
+    # fonts-sil-abyssinica): a JSON list, e.g. ["/opt/fonts"]. Without them tickets fall
+    # back to Helvetica, which prints only Latin-1 (no Amharic, Greek or Cyrillic).
+    ticket_font_dirs: tuple[Path, ...] = Field(DEFAULT_TICKET_FONT_DIRS, alias="TICKET_FONT_DIRS")
 
 
 @lru_cache

@@ -4,6 +4,13 @@ The reference is ``TKT1.<booking_id>.<event_id>.<signature>``, the signature bei
 base64url HMAC-SHA256 of the part before it under ``TICKET_SIGNING_SECRET``. A gate needs
 only the secret to tell a real ticket from a forged or edited one, and then looks the booking
 up to see whether it is still confirmed.
+
+Text is set in TrueType fonts so names and titles in any script print as written:
+DejaVu Sans (Debian ``fonts-dejavu-core``: Latin, Greek, Cyrillic and more) and Abyssinica
+SIL (``fonts-sil-abyssinica``: Ethiopic, for Amharic). They are looked for under
+``TICKET_FONT_DIRS`` and registered with reportlab once per process, on the first ticket.
+Each run of text is set in the first of them that has every one of its characters; without
+any of the files the ticket falls back to Helvetica, which prints only Latin-1.
 """
 
 from __future__ import annotations
@@ -12,11 +19,14 @@ import base64
 import hashlib
 import hmac
 import io
+import logging
 import re
-from collections.abc import Sequence
+import threading
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -26,9 +36,13 @@ from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import mm
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.platypus import Image, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from ticketing_common.errors import BadRequest
+
+logger = logging.getLogger("notification.tickets")
 
 TICKET_REFERENCE_VERSION = "TKT1"
 _REFERENCE = re.compile(r"^TKT1\.([1-9][0-9]{0,17})\.([1-9][0-9]{0,17})\.([A-Za-z0-9_-]{43})$")
@@ -114,19 +128,223 @@ def qr_code_png(data: str) -> bytes:
     return buffer.getvalue()
 
 
-def _styles() -> dict[str, ParagraphStyle]:
+# -- fonts ---------------------------------------------------------------------------------
+
+# Where Debian keeps the two packages' fonts, then anywhere under the usual font folders
+# (other distributions); TICKET_FONT_DIRS replaces the list.
+DEFAULT_TICKET_FONT_DIRS: tuple[Path, ...] = (
+    Path("/usr/share/fonts/truetype/dejavu"),
+    Path("/usr/share/fonts/truetype/abyssinica"),
+    Path("/usr/share/fonts"),
+    Path("/usr/local/share/fonts"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TicketFontFamily:
+    """A TrueType family tickets may be set in: its files and the Debian package with them."""
+
+    name: str
+    regular: str
+    bold: str | None  # None: bold text uses the regular face
+    package: str
+
+
+# In order of preference: a run of text is set in the first that has all its characters.
+TICKET_FONT_FAMILIES: tuple[TicketFontFamily, ...] = (
+    TicketFontFamily("DejaVuSans", "DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "fonts-dejavu-core"),
+    TicketFontFamily("AbyssinicaSIL", "AbyssinicaSIL-Regular.ttf", None, "fonts-sil-abyssinica"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TicketFont:
+    name: str  # as registered with reportlab
+    glyphs: Container[int]  # the code points it has a glyph for
+
+
+@dataclass(frozen=True, slots=True)
+class TicketFonts:
+    """The registered fonts in order of preference, regular and bold (none: Helvetica)."""
+
+    regular: tuple[TicketFont, ...] = ()
+    bold: tuple[TicketFont, ...] = ()
+
+    def _fonts(self, bold: bool) -> tuple[TicketFont, ...]:
+        return self.bold if bold else self.regular
+
+    def default(self, *, bold: bool = False) -> str:
+        fonts = self._fonts(bold)
+        if not fonts:
+            return "Helvetica-Bold" if bold else "Helvetica"
+        return fonts[0].name
+
+    def _best(self, text: str, bold: bool) -> TicketFont | None:
+        """The first font with a glyph for every character of ``text``, else the one with
+        glyphs for the most of them (white space is in every font and does not count)."""
+        fonts = self._fonts(bold)
+        codes = [ord(char) for char in text if not char.isspace()]
+        best, best_count = None, -1
+        for font in fonts:
+            count = sum(code in font.glyphs for code in codes)
+            if count == len(codes):
+                return font
+            if count > best_count:
+                best, best_count = font, count
+        return best
+
+    def font_for(self, text: str, *, bold: bool = False) -> str:
+        """The font to set ``text`` in as one run (a table cell)."""
+        best = self._best(text, bold)
+        return best.name if best else self.default(bold=bold)
+
+    def runs(self, text: str, *, bold: bool = False) -> list[tuple[str, str]]:
+        """``text`` cut into ``(font, part)`` runs: all in :meth:`font_for`'s font when one
+        font has every character; otherwise in the font with the most of them, and each
+        character it lacks in the first font that has it (a title mixing Ethiopic and
+        Cyrillic prints both). A character no font has stays in the main run."""
+        best = self._best(text, bold)
+        if best is None:
+            return [(self.default(bold=bold), text)] if text else []
+        fonts = self._fonts(bold)
+        runs: list[tuple[str, str]] = []
+        for char in text:
+            code = ord(char)
+            if char.isspace():
+                name = runs[-1][0] if runs else best.name  # spaces join the run they are in
+            elif code in best.glyphs:
+                name = best.name
+            else:
+                name = next((f.name for f in fonts if code in f.glyphs), best.name)
+            if runs and runs[-1][0] == name:
+                runs[-1] = (name, runs[-1][1] + char)
+            else:
+                runs.append((name, char))
+        return runs
+
+    def markup(self, text: str, *, bold: bool = False) -> str:
+        """``text`` as Paragraph markup (escaped), each run in its font."""
+        return "".join(
+            f'<font face="{name}">{escape(part)}</font>'
+            for name, part in self.runs(text, bold=bold)
+        )
+
+
+_fonts_lock = threading.Lock()
+_fonts_by_dirs: dict[tuple[Path, ...], TicketFonts] = {}
+_loaded: dict[Path, TicketFont] = {}  # every font file is read and registered once
+
+
+def ticket_fonts(dirs: Iterable[Path | str] = DEFAULT_TICKET_FONT_DIRS) -> TicketFonts:
+    """The ticket fonts found under ``dirs``, registered with reportlab on first use."""
+    key = tuple(Path(d) for d in dirs)
+    with _fonts_lock:
+        fonts = _fonts_by_dirs.get(key)
+        if fonts is None:
+            fonts = _fonts_by_dirs[key] = _load_fonts(key)
+        return fonts
+
+
+def _find_font_file(filename: str, dirs: Sequence[Path]) -> Path | None:
+    """``filename`` directly in one of ``dirs`` (in order), else anywhere below one."""
+    for folder in dirs:
+        if (folder / filename).is_file():
+            return (folder / filename).resolve()
+    for folder in dirs:
+        try:
+            found = sorted(path for path in folder.rglob(filename) if path.is_file())
+        except OSError:
+            continue
+        if found:
+            return found[0].resolve()
+    return None
+
+
+def _register(path: Path, name: str) -> TicketFont | None:
+    font = _loaded.get(path)
+    if font is not None:
+        return font
+    taken = {loaded.name for loaded in _loaded.values()}
+    if name in taken:  # the same family from another folder (another TICKET_FONT_DIRS)
+        name = f"{name}~{len(_loaded)}"
+    try:
+        ttf = TTFont(name, str(path))
+    except Exception as exc:  # a broken or unreadable font file counts as missing
+        logger.warning("cannot read ticket font %s: %s", path, exc)
+        return None
+    pdfmetrics.registerFont(ttf)
+    font = _loaded[path] = TicketFont(name, ttf.face.charToGlyph)
+    return font
+
+
+def _load_fonts(dirs: tuple[Path, ...]) -> TicketFonts:
+    regular: list[TicketFont] = []
+    bold: list[TicketFont] = []
+    missing: list[str] = []
+    for family in TICKET_FONT_FAMILIES:
+        path = _find_font_file(family.regular, dirs)
+        font = _register(path, family.name) if path else None
+        if font is None:
+            missing.append(f"{family.regular} ({family.package})")
+            continue
+        bold_path = _find_font_file(family.bold, dirs) if family.bold else None
+        bold_font = (_register(bold_path, f"{family.name}-Bold") if bold_path else None) or font
+        pdfmetrics.registerFontFamily(
+            font.name,
+            normal=font.name,
+            bold=bold_font.name,
+            italic=font.name,
+            boldItalic=bold_font.name,
+        )
+        regular.append(font)
+        bold.append(bold_font)
+    searched = ", ".join(str(d) for d in dirs)
+    if not regular:
+        logger.warning(
+            "no ticket fonts found under %s: PDF tickets fall back to Helvetica and print "
+            "only Latin-1 text; install %s or set TICKET_FONT_DIRS",
+            searched,
+            " and ".join(f.package for f in TICKET_FONT_FAMILIES),
+        )
+    elif missing:
+        logger.warning(
+            "ticket fonts not found under %s: %s; text only they cover will not print",
+            searched,
+            ", ".join(missing),
+        )
+    return TicketFonts(tuple(regular), tuple(bold))
+
+
+# -- the PDF -------------------------------------------------------------------------------
+
+
+def _styles(fonts: TicketFonts) -> dict[str, ParagraphStyle]:
     base = getSampleStyleSheet()
+    regular, bold = fonts.default(), fonts.default(bold=True)
     return {
         "kicker": ParagraphStyle(
-            "kicker", parent=base["Normal"], fontSize=9, textColor=colors.HexColor("#6b7280")
+            "kicker",
+            parent=base["Normal"],
+            fontName=regular,
+            fontSize=9,
+            textColor=colors.HexColor("#6b7280"),
         ),
         "title": ParagraphStyle(
-            "title", parent=base["Title"], alignment=0, fontSize=22, leading=26, spaceAfter=4
+            "title",
+            parent=base["Title"],
+            fontName=bold,
+            alignment=0,
+            fontSize=22,
+            leading=26,
+            spaceAfter=4,
         ),
-        "field": ParagraphStyle("field", parent=base["Normal"], fontSize=11, leading=15),
+        "field": ParagraphStyle(
+            "field", parent=base["Normal"], fontName=regular, fontSize=11, leading=15
+        ),
         "small": ParagraphStyle(
             "small",
             parent=base["Normal"],
+            fontName=regular,
             fontSize=8,
             leading=10,
             textColor=colors.HexColor("#4b5563"),
@@ -134,8 +352,8 @@ def _styles() -> dict[str, ParagraphStyle]:
     }
 
 
-def _seat_table(details: TicketDetails) -> Table:
-    rows: list[list[Any]] = [["Seat", "Class", "Row", "Number", "Price"]]
+def _seat_table(details: TicketDetails, fonts: TicketFonts) -> Table:
+    rows: list[list[str]] = [["Seat", "Class", "Row", "Number", "Price"]]
     rows += [
         [
             s.seat_id,
@@ -148,27 +366,42 @@ def _seat_table(details: TicketDetails) -> Table:
     ]
     rows.append(["", "", "", "Total paid", format_amount(details.total_amount, details.currency)])
     table = Table(rows, colWidths=[45 * mm, 28 * mm, 18 * mm, 28 * mm, 45 * mm], repeatRows=1)
-    table.setStyle(
-        TableStyle(
-            [
-                ("FONTNAME", (0, 0), (-1, 0), "Helvetica-Bold"),
-                ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#111827")),
-                ("TEXTCOLOR", (0, 0), (-1, 0), colors.white),
-                ("ROWBACKGROUNDS", (0, 1), (-1, -2), [colors.white, colors.HexColor("#f3f4f6")]),
-                ("FONTNAME", (0, -1), (-1, -1), "Helvetica-Bold"),
-                ("LINEABOVE", (0, -1), (-1, -1), 1, colors.HexColor("#111827")),
-                ("ALIGN", (4, 0), (4, -1), "RIGHT"),
-                ("BOTTOMPADDING", (0, 0), (-1, -1), 5),
-                ("TOPPADDING", (0, 0), (-1, -1), 5),
-            ]
-        )
-    )
+    commands: list[Any] = [
+        ("FONTNAME", (0, 0), (-1, -1), fonts.default()),
+        ("FONTNAME", (0, 0), (-1, 0), fonts.default(bold=True)),
+        ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#111827")),
+        ("TEXTCOLOR", (0, 0), (-1, 0), colors.white),
+        ("ROWBACKGROUNDS", (0, 1), (-1, -2), [colors.white, colors.HexColor("#f3f4f6")]),
+        ("FONTNAME", (0, -1), (-1, -1), fonts.default(bold=True)),
+        ("LINEABOVE", (0, -1), (-1, -1), 1, colors.HexColor("#111827")),
+        ("ALIGN", (4, 0), (4, -1), "RIGHT"),
+        ("BOTTOMPADDING", (0, 0), (-1, -1), 5),
+        ("TOPPADDING", (0, 0), (-1, -1), 5),
+    ]
+    # A cell the main font cannot print (a seat or class named in another script).
+    for number, row in enumerate(rows):
+        bold = number in (0, len(rows) - 1)
+        for column, text in enumerate(row):
+            name = fonts.font_for(text, bold=bold)
+            if name != fonts.default(bold=bold):
+                commands.append(("FONTNAME", (column, number), (column, number), name))
+    table.setStyle(TableStyle(commands))
     return table
 
 
-def render_ticket_pdf(details: TicketDetails, reference: str) -> bytes:
+def render_ticket_pdf(
+    details: TicketDetails,
+    reference: str,
+    font_dirs: Iterable[Path | str] = DEFAULT_TICKET_FONT_DIRS,
+) -> bytes:
     """Render the ticket; the same details always give the same bytes."""
-    styles = _styles()
+    fonts = ticket_fonts(font_dirs)
+    styles = _styles(fonts)
+    regular = fonts.default()
+
+    def field(label: str, value: str) -> Paragraph:
+        return Paragraph(f"{fonts.markup(label, bold=True)} {fonts.markup(value)}", styles["field"])
+
     buffer = io.BytesIO()
     doc = SimpleDocTemplate(
         buffer,
@@ -180,32 +413,32 @@ def render_ticket_pdf(details: TicketDetails, reference: str) -> bytes:
         title=f"Ticket {booking_reference(details.booking_id)}",
         author="Ticketing",
         invariant=True,
+        initialFontName=regular,  # no unused Helvetica in the file
     )
     qr = Image(io.BytesIO(qr_code_png(reference)), width=48 * mm, height=48 * mm)
     facts = [
-        Paragraph("EVENT TICKET", styles["kicker"]),
-        Paragraph(escape(details.event_title), styles["title"]),
-        Paragraph(f"<b>Date:</b> {escape(format_event_date(details.event_date))}", styles["field"]),
-        Paragraph(f"<b>Venue:</b> {escape(details.venue)}", styles["field"]),
-        Paragraph(
-            f"<b>Booking reference:</b> {booking_reference(details.booking_id)}", styles["field"]
-        ),
-        Paragraph(
-            f"<b>Amount paid:</b> {escape(format_amount(details.total_amount, details.currency))}",
-            styles["field"],
-        ),
+        Paragraph(fonts.markup("EVENT TICKET"), styles["kicker"]),
+        Paragraph(fonts.markup(details.event_title, bold=True), styles["title"]),
+        field("Date:", format_event_date(details.event_date)),
+        field("Venue:", details.venue),
+        field("Booking reference:", booking_reference(details.booking_id)),
+        field("Amount paid:", format_amount(details.total_amount, details.currency)),
     ]
     header = Table([[facts, qr]], colWidths=[118 * mm, 56 * mm])
-    header.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP")]))
+    header.setStyle(
+        TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("FONTNAME", (0, 0), (-1, -1), regular)])
+    )
     story: list[Any] = [
         header,
-        Paragraph(f"Ticket code: {reference}", styles["small"]),
+        Paragraph(fonts.markup(f"Ticket code: {reference}"), styles["small"]),
         Spacer(1, 8 * mm),
-        _seat_table(details),
+        _seat_table(details, fonts),
         Spacer(1, 8 * mm),
         Paragraph(
-            "Show the QR code at the entrance. It is valid only for the seats above "
-            "and only while this booking stays confirmed.",
+            fonts.markup(
+                "Show the QR code at the entrance. It is valid only for the seats above "
+                "and only while this booking stays confirmed."
+            ),
             styles["small"],
         ),
     ]

@@ -6,7 +6,10 @@ cd "$(dirname "$0")/.."
 
 need_pkgs=()
 have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-for pkg in postgresql redis-server rabbitmq-server nginx-light python3-venv curl prometheus chromium chromium-driver docker-compose; do
+# fonts-*: TrueType fonts for the PDF tickets (DejaVu: Latin, Greek, Cyrillic; Abyssinica
+# SIL: Ethiopic, for Amharic); notification_service looks for them under TICKET_FONT_DIRS.
+for pkg in postgresql redis-server rabbitmq-server nginx-light python3-venv curl prometheus chromium chromium-driver docker-compose \
+  fonts-dejavu-core fonts-sil-abyssinica; do
   have "$pkg" || need_pkgs+=("$pkg")
 done
 # nginx from any flavour of the Debian package will do.

@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import logging
+import threading
+import time
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
-from notification_service.tests.pdf import pdf_text, qr_codes
+from notification_service import service
+from notification_service.service import render_ticket
+from notification_service.settings import NotificationSettings
+from notification_service.tests.pdf import pdf_fonts, pdf_text, qr_codes
 from notification_service.tickets import (
+    DEFAULT_TICKET_FONT_DIRS,
     InvalidTicketReference,
     TicketDetails,
     TicketSeat,
     render_ticket_pdf,
     sign_ticket_reference,
+    ticket_fonts,
     verify_ticket_reference,
 )
 
@@ -116,3 +126,171 @@ def test_rendering_the_same_ticket_twice_gives_the_same_bytes() -> None:
     reference = sign_ticket_reference(4821, 17, SECRET)
 
     assert render_ticket_pdf(details(), reference) == render_ticket_pdf(details(), reference)
+
+
+# ---------------------------------------------------------------- scripts other than Latin
+
+AMHARIC_TITLE = "የሙዚቃ ኮንሰርት"  # "music concert"
+CYRILLIC_VENUE = "Москва Арена"
+GREEK_VENUE = "Θέατρο Αθηνών"
+AMHARIC_CLASS = "መደበኛ"  # "regular"
+
+
+def require_ticket_fonts() -> None:
+    """These tests need the Debian fonts that scripts/bootstrap.sh installs."""
+    fonts = ticket_fonts()
+    found = {font.name for font in fonts.regular}
+    if not {"DejaVuSans", "AbyssinicaSIL"} <= found:
+        pytest.fail(
+            f"ticket fonts found: {sorted(found)}; install fonts-dejavu-core and "
+            "fonts-sil-abyssinica (scripts/bootstrap.sh)"
+        )
+
+
+def unicode_details() -> TicketDetails:
+    return details(
+        event_title=AMHARIC_TITLE,
+        venue=f"{CYRILLIC_VENUE}, {GREEK_VENUE}",
+        seats=[
+            TicketSeat("vip-1-4", "vip", 1, 4, Decimal("250.00")),
+            TicketSeat("normal-2-10", AMHARIC_CLASS, 2, 10, Decimal("100.00")),
+        ],
+        total_amount=Decimal("350.00"),
+    )
+
+
+def test_an_amharic_title_and_a_cyrillic_and_greek_venue_print_as_written() -> None:
+    require_ticket_fonts()
+    reference = sign_ticket_reference(4821, 17, SECRET)
+
+    pdf = render_ticket_pdf(unicode_details(), reference)
+
+    lines = pdf_text(pdf).splitlines()
+    assert AMHARIC_TITLE in lines
+    assert f"Venue: {CYRILLIC_VENUE}, {GREEK_VENUE}" in lines
+    assert AMHARIC_CLASS in lines
+    assert "ETB 350.00" in lines
+    assert qr_codes(pdf) == [reference]
+
+
+def test_the_pdf_embeds_abyssinica_for_ethiopic_and_dejavu_for_the_rest() -> None:
+    require_ticket_fonts()
+
+    fonts = pdf_fonts(render_ticket_pdf(unicode_details(), "TKT1.1.1.x"))
+
+    assert fonts == {"AbyssinicaSIL-Regular", "DejaVuSans", "DejaVuSans-Bold"}
+
+
+def test_a_title_mixing_ethiopic_and_cyrillic_prints_both() -> None:
+    require_ticket_fonts()
+    title = f"{AMHARIC_TITLE} / {CYRILLIC_VENUE}"
+
+    pdf = render_ticket_pdf(details(event_title=title), "TKT1.1.1.x")
+
+    assert title in " ".join(pdf_text(pdf).split())  # the title wraps
+    assert {"AbyssinicaSIL-Regular", "DejaVuSans-Bold"} <= pdf_fonts(pdf)
+
+
+def test_a_latin_only_ticket_is_set_in_dejavu_and_its_qr_code_decodes() -> None:
+    require_ticket_fonts()
+    reference = sign_ticket_reference(4821, 17, SECRET)
+
+    pdf = render_ticket_pdf(details(), reference)
+
+    assert pdf_fonts(pdf) == {"DejaVuSans", "DejaVuSans-Bold"}
+    assert "Ethio-Jazz Night & Friends <live>" in " ".join(pdf_text(pdf).split())
+    assert qr_codes(pdf) == [reference]
+
+
+def test_a_ticket_in_other_scripts_renders_to_the_same_bytes_every_time() -> None:
+    require_ticket_fonts()
+
+    first = render_ticket_pdf(unicode_details(), "TKT1.1.1.x")
+
+    assert render_ticket_pdf(unicode_details(), "TKT1.1.1.x") == first
+
+
+def test_each_run_takes_the_first_font_with_all_its_characters() -> None:
+    require_ticket_fonts()
+    fonts = ticket_fonts()
+
+    assert fonts.font_for("Addis Ababa") == "DejaVuSans"
+    assert fonts.font_for(CYRILLIC_VENUE) == "DejaVuSans"
+    assert fonts.font_for(AMHARIC_TITLE) == "AbyssinicaSIL"
+    assert fonts.font_for(AMHARIC_TITLE, bold=True) == "AbyssinicaSIL"  # it has no bold face
+    assert fonts.font_for("Teddy Afro", bold=True) == "DejaVuSans-Bold"
+    # No font has both scripts: the one with most of the characters, the rest in their own.
+    assert fonts.font_for(f"{AMHARIC_TITLE} Мир") == "AbyssinicaSIL"
+    assert fonts.runs(f"{AMHARIC_TITLE} Мир") == [
+        ("AbyssinicaSIL", f"{AMHARIC_TITLE} "),
+        ("DejaVuSans", "Мир"),
+    ]
+    assert fonts.markup("a < b") == '<font face="DejaVuSans">a &lt; b</font>'
+
+
+def test_the_fonts_are_loaded_once_per_process() -> None:
+    require_ticket_fonts()
+
+    assert ticket_fonts() is ticket_fonts()
+    assert ticket_fonts([*DEFAULT_TICKET_FONT_DIRS]) is ticket_fonts()
+    # Another list of folders finding the same files shares the fonts already loaded.
+    again = ticket_fonts(reversed(DEFAULT_TICKET_FONT_DIRS))
+    assert again is not ticket_fonts()
+    assert all(a is b for a, b in zip(again.regular, ticket_fonts().regular, strict=True))
+
+
+def test_without_the_font_files_a_latin_ticket_falls_back_to_helvetica(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    reference = sign_ticket_reference(4821, 17, SECRET)
+
+    with caplog.at_level(logging.WARNING, logger="notification.tickets"):
+        pdf = render_ticket_pdf(details(), reference, font_dirs=[tmp_path])
+        render_ticket_pdf(details(), reference, font_dirs=[tmp_path])
+
+    assert pdf_fonts(pdf) == {"Helvetica", "Helvetica-Bold"}
+    text = pdf_text(pdf)
+    assert "Ethio-Jazz Night & Friends <live>" in " ".join(text.split())
+    assert "ETB 1,600.00" in text
+    assert qr_codes(pdf) == [reference]
+    warnings = [r for r in caplog.records if "no ticket fonts found" in r.getMessage()]
+    assert len(warnings) == 1, "the missing fonts are reported once, not on every ticket"
+
+
+async def test_the_service_renders_with_the_fonts_from_ticket_font_dirs(tmp_path: Path) -> None:
+    details_ = unicode_details()
+    without = NotificationSettings(TICKET_FONT_DIRS=[tmp_path])
+
+    fallback = pdf_fonts(await render_ticket(details_, without))
+    assert {"Helvetica", "Helvetica-Bold"} <= fallback
+    assert not {"AbyssinicaSIL-Regular", "DejaVuSans"} & fallback
+
+    require_ticket_fonts()
+    assert "AbyssinicaSIL-Regular" in pdf_fonts(
+        await render_ticket(details_, NotificationSettings())
+    )
+
+
+async def test_an_on_sale_renders_at_most_two_tickets_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    busy, most = 0, 0
+    lock = threading.Lock()
+
+    def counting(*args: object) -> bytes:
+        nonlocal busy, most
+        with lock:
+            busy += 1
+            most = max(most, busy)
+        time.sleep(0.05)
+        with lock:
+            busy -= 1
+        return b"%PDF"
+
+    monkeypatch.setattr(service, "render_ticket_pdf", counting)
+    pdfs = await asyncio.gather(
+        *(render_ticket(unicode_details(), NotificationSettings()) for _ in range(12))
+    )
+
+    assert pdfs == [b"%PDF"] * 12
+    assert most == service.RENDERS_AT_ONCE == 2
