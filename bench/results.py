@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from bench.baselines import HoldScriptRate, InsertRate
 from bench.k6 import K6Result
@@ -78,7 +79,9 @@ class ReadRow:
 
 
 @dataclass
-class BookingRow:
+class BookingLoad:
+    """One run of ``k6/bookings.js``: bookings made on distinct seats, refused, and latency."""
+
     vus: int
     seconds: int
     seats: int
@@ -88,16 +91,35 @@ class BookingRow:
     p95_ms: float
     p99_ms: float
     run: K6Result
+
+    @classmethod
+    def measured(cls, result: K6Result, *, vus: int, seconds: int, seats: int) -> dict[str, Any]:
+        """The fields of this class from a finished run, to pass on to a row's constructor."""
+        return {
+            "vus": vus,
+            "seconds": seconds,
+            "seats": seats,
+            "created": int(result.value("bookings_created", "count")),
+            "refused": int(result.value("bookings_refused", "count")),
+            "p50_ms": result.value("booking_duration", "med"),
+            "p95_ms": result.value("booking_duration", "p(95)"),
+            "p99_ms": result.value("booking_duration", "p(99)"),
+            "run": result,
+        }
+
+    @property
+    def per_second(self) -> float:
+        return self.created / self.seconds if self.seconds else 0.0
+
+
+@dataclass
+class BookingRow(BookingLoad):
     raw: HoldScriptRate
     processes: ProcessSampler
     gateway: dict[tuple[str, str], RouteFigures] = field(default_factory=dict)
     problems: list[LoggedProblem] = field(default_factory=list)
     #: PostgreSQL's ceiling for the booking write (pgbench), measured beside this row.
     inserts: InsertRate | None = None
-
-    @property
-    def per_second(self) -> float:
-        return self.created / self.seconds if self.seconds else 0.0
 
     @property
     def met(self) -> bool:
@@ -109,27 +131,14 @@ class BookingRow:
 
 
 @dataclass
-class ScalingRow:
+class ScalingRow(BookingLoad):
     """Row 2's load again, after the bench stack restarted with more replicas per service."""
 
     replicas: int
-    vus: int
-    seconds: int
-    seats: int
     warmup_seconds: int
-    created: int
-    refused: int
-    p50_ms: float
-    p95_ms: float
-    p99_ms: float
-    run: K6Result
     processes: ProcessSampler
     gateway: dict[tuple[str, str], RouteFigures] = field(default_factory=dict)
     problems: list[LoggedProblem] = field(default_factory=list)
-
-    @property
-    def per_second(self) -> float:
-        return self.created / self.seconds if self.seconds else 0.0
 
     def replicas_of(self, service: str) -> int:
         """How many processes of ``service`` were sampled (proof the replicas ran)."""

@@ -37,6 +37,7 @@ from bench.procstats import ProcessSampler, children_of
 from bench.profiling import ProfileSummary, start_recording, summarize
 from bench.results import (
     SCALING_REPLICAS,
+    BookingLoad,
     BookingRow,
     FlashRow,
     ReadRow,
@@ -233,15 +234,9 @@ def measure_bookings(ctx: Context) -> BookingRow:
         RUN_DIR / "pgbench", clients=plan.pgbench_clients, seconds=plan.pgbench_seconds
     )
     return BookingRow(
-        vus=plan.booking_vus,
-        seconds=plan.booking_seconds,
-        seats=plan.booking_seats,
-        created=int(result.value("bookings_created", "count")),
-        refused=int(result.value("bookings_refused", "count")),
-        p50_ms=result.value("booking_duration", "med"),
-        p95_ms=result.value("booking_duration", "p(95)"),
-        p99_ms=result.value("booking_duration", "p(99)"),
-        run=result,
+        **BookingLoad.measured(
+            result, vus=plan.booking_vus, seconds=plan.booking_seconds, seats=plan.booking_seats
+        ),
         raw=raw,
         processes=processes,
         gateway=logs.gateway_routes(),
@@ -333,17 +328,11 @@ def measure_scaling(ctx: Context, replicas: int = SCALING_REPLICAS) -> ScalingRo
         result = run_k6("bookings.js", env=env, log_dir=K6_LOGS, label="scaling-bookings")
     _check(result, ctx, during=f"{replicas} replicas")
     return ScalingRow(
+        **BookingLoad.measured(
+            result, vus=plan.booking_vus, seconds=plan.booking_seconds, seats=plan.booking_seats
+        ),
         replicas=replicas,
-        vus=plan.booking_vus,
-        seconds=plan.booking_seconds,
-        seats=plan.booking_seats,
         warmup_seconds=plan.warmup_seconds,
-        created=int(result.value("bookings_created", "count")),
-        refused=int(result.value("bookings_refused", "count")),
-        p50_ms=result.value("booking_duration", "med"),
-        p95_ms=result.value("booking_duration", "p(95)"),
-        p99_ms=result.value("booking_duration", "p(99)"),
-        run=result,
         processes=processes,
         gateway=logs.gateway_routes(),
         problems=logs.problems(list(SERVICES)),
