@@ -747,9 +747,15 @@ def _row_notes(results: RunResults) -> list[str]:
             f"race for one event of {flash.capacity:,} seats (Normal, VIP, VVIP), half of the "
             "attempts naming front-row seats, the rest asking for a count; each booking won "
             "is paid on the simulated provider's checkout and verified. "
-            f"{flash.finished_buyers} of {flash.buyers} buyers finished (bought until sold "
-            "out and saw their paid bookings confirmed) before the scenario's time limit; "
-            "the others were stopped mid-request. "
+            + (
+                f"Buyers started no booking after {flash.sale_seconds} s of sale, so each "
+                "one they won was paid (or cancelled) before the scenario's time limit. "
+                if flash.sale_seconds
+                else ""
+            )
+            + f"{flash.finished_buyers} of {flash.buyers} buyers finished (bought until sold "
+            "out or the sale's end and saw their paid bookings confirmed) before the "
+            "scenario's time limit; the others were stopped mid-request. "
             f"{flash.bookings:,} bookings won, {flash.payment_failed} payments failed "
             "(or timed out, and the booking was cancelled), "
             f"{flash.unexpected} unexpected answers, purchase (book + pay) p99 "

@@ -171,6 +171,8 @@ class FlashRow:
     services: list[str]
     gateway: dict[tuple[str, str], RouteFigures] = field(default_factory=dict)
     problems: list[LoggedProblem] = field(default_factory=list)
+    #: buyers started no booking after this many seconds of sale (None: until sold out)
+    sale_seconds: int | None = None
 
     @property
     def correct(self) -> bool:

@@ -50,16 +50,9 @@ def running_pid(stack: Stack, service: str, replica: int) -> int | None:
     return None
 
 
-def start_service(stack: Stack, service: str, replica: int) -> int:
-    existing = running_pid(stack, service, replica)
-    if existing:
-        return existing
-    (stack.run_dir / "pids").mkdir(parents=True, exist_ok=True)
-    stack.log_dir.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, **stack.service_env(service, replica)}
-    env.pop("PYTHONPATH", None)
-    log = open(stack.log_dir / f"{service}-{replica}.log", "ab")  # noqa: SIM115 - handed to child
-    cmd = [
+def uvicorn_command(stack: Stack, service: str, replica: int) -> list[str]:
+    """The command line one replica of a service runs with."""
+    return [
         sys.executable,
         "-m",
         "uvicorn",
@@ -74,9 +67,26 @@ def start_service(stack: Stack, service: str, replica: int) -> int:
         "--http",
         "httptools",
         "--no-access-log",
+        # Longer than nginx's upstream keepalive_timeout (60 s): uvicorn's default 5 s lets
+        # it close a kept-alive connection just as nginx sends a request on it, and nginx
+        # answers a POST that met a closed connection with 502 (it never retries POSTs).
+        "--timeout-keep-alive",
+        "75",
         "--timeout-graceful-shutdown",
         "10",
     ]
+
+
+def start_service(stack: Stack, service: str, replica: int) -> int:
+    existing = running_pid(stack, service, replica)
+    if existing:
+        return existing
+    (stack.run_dir / "pids").mkdir(parents=True, exist_ok=True)
+    stack.log_dir.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, **stack.service_env(service, replica)}
+    env.pop("PYTHONPATH", None)
+    log = open(stack.log_dir / f"{service}-{replica}.log", "ab")  # noqa: SIM115 - handed to child
+    cmd = uvicorn_command(stack, service, replica)
     proc = subprocess.Popen(
         cmd,
         env=env,

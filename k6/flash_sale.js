@@ -16,7 +16,8 @@
 // SEATS_VIP / SEATS_VVIP (default 8000 / 1500 / 500), MAX_SEATS (per booking, 4),
 // SPECIFIC_SHARE (share of attempts naming seats rather than a count, 0.5),
 // BOOKING_P99_MS (threshold, 1000), MAX_DURATION (5m), SETTLE_TIMEOUT_S (a buyer's wait
-// for its own confirmations, 90), DRAIN_TIMEOUT_S (teardown's wait for the saga, 240).
+// for its own confirmations, 90), DRAIN_TIMEOUT_S (teardown's wait for the saga, 240),
+// SALE_SECONDS (buyers stop starting bookings after it; 0: until sold out).
 import http from 'k6/http';
 import exec from 'k6/execution';
 import { check, sleep } from 'k6';
@@ -47,6 +48,10 @@ const MAX_SEATS = intEnv('MAX_SEATS', 4);
 const SPECIFIC_SHARE = floatEnv('SPECIFIC_SHARE', 0.5);
 const SETTLE_TIMEOUT_S = intEnv('SETTLE_TIMEOUT_S', 90);
 const DRAIN_TIMEOUT_S = intEnv('DRAIN_TIMEOUT_S', 240);
+// Buyers start no booking after this many seconds of sale (0: until sold out), so the
+// last ones are paid or cancelled before MAX_DURATION cuts the scenario: a buyer stopped
+// mid-purchase would leave a pending booking that proves nothing either way.
+const SALE_SECONDS = intEnv('SALE_SECONDS', 0);
 // A buyer gives up after this many attempts (bounds the run if something goes wrong).
 const MAX_ATTEMPTS = intEnv('MAX_ATTEMPTS', Math.ceil((20 * CAPACITY) / BUYERS) + 50);
 
@@ -209,6 +214,9 @@ export default function (sale) {
   let pickSeats = Math.random() < SPECIFIC_SHARE;
 
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+    if (SALE_SECONDS > 0 && Date.now() - sale.startedAt > SALE_SECONDS * 1000) {
+      break;
+    }
     const onSale = CLASSES.filter((c) => !soldOut[c] && SEATS[c] > 0);
     if (onSale.length === 0 && !stillOnSale(sale.eventId, soldOut)) {
       break;

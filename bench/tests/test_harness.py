@@ -6,6 +6,9 @@ import json
 from email.message import EmailMessage
 from pathlib import Path
 
+import pytest
+
+from bench import run as run_module
 from bench.baselines import HoldScriptRate
 from bench.k6 import K6Result
 from bench.logscan import LogWindow
@@ -184,3 +187,14 @@ def test_routes_and_logged_failures_are_grouped_without_their_ids(tmp_path: Path
     assert problem.count == 2
     assert "QueuePool limit" in problem.message
     assert "tkt-" not in problem.message
+
+
+@pytest.mark.parametrize(("duration", "seconds"), [("4m", 240), ("90s", 90), ("1m30s", 90)])
+def test_k6_durations_in_seconds(duration: str, seconds: int) -> None:
+    assert run_module._seconds(duration) == seconds
+
+
+@pytest.mark.parametrize("duration", ["", "4", "4x", "m4"])
+def test_a_malformed_k6_duration_is_refused(duration: str) -> None:
+    with pytest.raises(ValueError, match="k6 duration"):
+        run_module._seconds(duration)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from devstack import gateway
-from devstack.config import SERVICES, stack_named
+from devstack import gateway, processes
+from devstack.config import ROOT, SERVICES, stack_named
 
 
 def test_unknown_placeholder_is_an_error_not_a_silent_blank():
@@ -111,3 +112,30 @@ def test_dead_upstream_gets_a_json_502_from_a_real_nginx(tmp_path: Path):
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def _seconds_after(flag: str, words: list[str]) -> int:
+    return int(words[words.index(flag) + 1])
+
+
+def test_services_keep_idle_connections_longer_than_the_gateway_does() -> None:
+    """nginx must be the side that closes an idle upstream connection: if uvicorn closes it
+    first, a request nginx sends on it at that moment fails, and a POST is not retried (502)."""
+    template = (ROOT / "nginx" / "templates" / "gateway.conf.template").read_text()
+    gateway = {int(s) for s in re.findall(r"^\s*keepalive_timeout (\d+)s;", template, re.M)}
+    assert len(gateway) == 1, gateway
+    [nginx_idle] = gateway
+
+    started = processes.uvicorn_command(stack_named("test"), "booking_service", 0)
+    elsewhere = [
+        ROOT / "docker-compose.yml",
+        *sorted((ROOT / "deploy" / "k8s" / "base" / "services").glob("*.yaml")),
+    ]
+    declared = [
+        int(value)
+        for path in elsewhere
+        for value in re.findall(r'"--timeout-keep-alive", "(\d+)"', path.read_text())
+    ]
+    assert len(declared) == 10  # five services in compose, five Deployments
+    for service_idle in [_seconds_after("--timeout-keep-alive", started), *declared]:
+        assert service_idle > nginx_idle

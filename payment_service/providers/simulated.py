@@ -42,6 +42,9 @@ CALLBACK_ATTEMPTS = 3
 CALLBACK_TIMEOUT_SECONDS = 5.0
 #: how long shutdown waits for callbacks still in flight before dropping them
 CALLBACK_DRAIN_SECONDS = 5.0
+#: callbacks posted at once; the rest queue, as a gateway's webhook dispatcher paces its
+#: deliveries (unbounded, an on-sale's callbacks would crowd out the buyers' own requests)
+CALLBACKS_AT_ONCE = 4
 
 
 def _reference(prefix: str) -> str:
@@ -62,6 +65,7 @@ class SimulatedProvider:
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         self._callbacks = httpx.AsyncClient(timeout=CALLBACK_TIMEOUT_SECONDS, transport=transport)
         self._deliveries: set[asyncio.Task[None]] = set()
+        self._delivering = asyncio.Semaphore(CALLBACKS_AT_ONCE)
 
     async def aclose(self) -> None:
         if self._deliveries:
@@ -162,7 +166,8 @@ class SimulatedProvider:
 
     async def _deliver(self, txn: SimulatedTransaction) -> None:
         try:
-            await self._post_callback(txn)
+            async with self._delivering:
+                await self._post_callback(txn)
         except Exception:
             logger.exception("callback delivery crashed", extra={"tx_ref": txn.tx_ref})
 

@@ -59,10 +59,15 @@ class ServiceRouter(httpx.AsyncBaseTransport):
     def __init__(self, routes: dict[str, FastAPI], held: asyncio.Event | None = None) -> None:
         self._routes = {host: httpx.ASGITransport(app=app) for host, app in routes.items()}
         self._held = held
+        self.held_now = 0  # requests the network is holding at this moment
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if self._held is not None:  # the network holds every request until the test lets go
-            await self._held.wait()
+            self.held_now += 1
+            try:
+                await self._held.wait()
+            finally:
+                self.held_now -= 1
         transport = self._routes.get(request.url.host)
         if transport is None:
             raise httpx.ConnectError(f"no service at {request.url.host}", request=request)
@@ -169,11 +174,12 @@ class Payments:
         status: str = "pending",
         prices: tuple[str, ...] = ("150.00", "250.50"),
         currency: str = "ETB",
+        event_id: int = 7,
     ) -> int:
         """A booking in booking_service's database, as its create flow would leave it."""
         seats = [
             BookingSeat(
-                event_id=7,
+                event_id=event_id,
                 seat_id=f"vip-1-{n}",
                 ticket_class="vip",
                 row=1,
@@ -185,7 +191,7 @@ class Payments:
         ]
         booking = Booking(
             user_id=buyer.user_id,
-            event_id=7,
+            event_id=event_id,
             organizer_id=99,
             status=status,
             total_amount=sum((s.price for s in seats), Decimal("0")),

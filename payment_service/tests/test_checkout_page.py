@@ -18,9 +18,12 @@ def _path(url: str) -> str:
     return urlsplit(url).path
 
 
-async def _checkout(payments: Payments, prices: tuple[str, ...] = ("1250.00",)) -> tuple[str, str]:
+async def _checkout(
+    payments: Payments, prices: tuple[str, ...] = ("1250.00",), event_id: int = 7
+) -> tuple[str, str]:
     buyer = payments.buyer()
-    response = await payments.initialize(buyer, await payments.booking(buyer, prices=prices))
+    booking_id = await payments.booking(buyer, prices=prices, event_id=event_id)
+    response = await payments.initialize(buyer, booking_id)
     body = response.json()
     return body["tx_ref"], body["checkout_url"]
 
@@ -183,3 +186,18 @@ async def test_shutdown_does_not_wait_forever_for_a_callback_in_flight(
             await p.client.post(f"{_path(checkout_url)}/pay")
 
     assert (await p.payment(tx_ref)).status == "pending"  # the reconciler's to settle
+
+
+async def test_callbacks_are_posted_a_few_at_a_time(payments_factory: PaymentsFactory) -> None:
+    held = asyncio.Event()
+    async with payments_factory(callbacks_held=held) as p:
+        events = range(100, 100 + simulated_provider.CALLBACKS_AT_ONCE + 3)
+        checkouts = [await _checkout(p, event_id=event_id) for event_id in events]
+        for _, checkout_url in checkouts:
+            assert (await p.client.post(f"{_path(checkout_url)}/pay")).status_code == 303
+        await asyncio.sleep(0.2)
+
+        assert p.app.state.provider_transport.held_now == simulated_provider.CALLBACKS_AT_ONCE
+        held.set()
+        await p.callbacks_delivered()
+        assert {(await p.payment(tx_ref)).status for tx_ref, _ in checkouts} == {"success"}
