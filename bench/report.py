@@ -285,8 +285,10 @@ def _booking_gap(results: RunResults, bookings: BookingRow) -> str:
                     "every pooled connection on each request"
                 )
             text += (
-                "; fewer internal calls per booking (event read and hold in one round "
-                "trip), a smaller pool or a lighter client would cut it."
+                "; the event read is already served from a per-process copy "
+                "(`BOOKING_EVENT_CACHE_SECONDS`), so what is left is the hold itself: "
+                "taking it without an HTTP hop (booking_service running the seat gate's "
+                "script on Redis, against DESIGN.md's split) or a lighter client would cut it."
             )
     return text + (
         " What would close the rest: replicas of booking_service and event_service (one per "

@@ -489,7 +489,11 @@ def _settings() -> dict[str, str]:
         "client addresses": "k6 --local-ips 127.0.1.1-127.0.8.254 (one address per VU)",
         "replicas": f"{bench.replicas} process per service (uvicorn, uvloop, httptools); "
         f"{SCALING_REPLICAS} in the scaling pass",
-        "database pools": f"DB_POOL_SIZE={stack.BENCH_DB_POOL_SIZE}, DB_MAX_OVERFLOW=0 per service",
+        "database pools": (
+            f"DB_POOL_SIZE={stack.BENCH_DB_POOL_SIZE}, "
+            f"DB_MAX_OVERFLOW={stack.BENCH_DB_MAX_OVERFLOW} per service (the defaults)"
+        ),
+        "malloc": "MALLOC_ARENA_MAX=2 (as devstack and the image set it)",
         "hold TTL": "HOLD_TTL_SECONDS default (900 s)",
     }
 

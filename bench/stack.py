@@ -28,7 +28,8 @@ STACK_LOCK = "/tmp/ticketing-stack.lock"  # noqa: S108 - the machine-wide lock s
 BENCH_SMTP_PORT = 22525
 BENCH_RATE_LIMIT_RPS = 100_000
 BENCH_RATE_LIMIT_BURST = 100_000
-BENCH_DB_POOL_SIZE = 8
+BENCH_DB_POOL_SIZE = 10
+BENCH_DB_MAX_OVERFLOW = 10
 
 BENCH_STACK = Stack(
     "bench",
@@ -43,11 +44,11 @@ BENCH_STACK = Stack(
         "SMTP_HOST": "127.0.0.1",
         "SMTP_PORT": str(BENCH_SMTP_PORT),
         "SMTP_EMAIL": "tickets@example.com",
-        # Five services x (10 + 10 overflow) connections is exactly PostgreSQL's default
-        # max_connections (100): under a flash sale one stack alone would exhaust it (and
-        # the dev and test stacks share the server). Pools are capped at 8 per service.
+        # The services' default pools (10 + 10 overflow), as deployed: devstack raises
+        # PostgreSQL's max_connections to 400, which holds the dev, test and bench stacks
+        # (two replicas each in the scaling pass: 2 x 5 x 20 = 200).
         "DB_POOL_SIZE": str(BENCH_DB_POOL_SIZE),
-        "DB_MAX_OVERFLOW": "0",
+        "DB_MAX_OVERFLOW": str(BENCH_DB_MAX_OVERFLOW),
     },
 )
 
