@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
+from ticketing_common.admission import AdmissionMiddleware
 from ticketing_common.db import create_engine, create_sessionmaker
 from ticketing_common.errors import install_error_handlers
 from ticketing_common.health import ReadinessCheck, health_router
@@ -67,6 +68,8 @@ def create_service_app(
     for key, value in (state or {}).items():
         setattr(app.state, key, value)
     install_error_handlers(app)
+    # Innermost: the metrics' durations include the wait for a turn.
+    app.add_middleware(AdmissionMiddleware, limit=settings.max_requests_in_flight)
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(RequestIdMiddleware)
     app.include_router(health_router)

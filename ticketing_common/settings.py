@@ -84,6 +84,10 @@ class ServiceSettings(BaseSettings):
         16, alias="INTERNAL_HTTP_MAX_CONNECTIONS", ge=1, le=1000
     )
 
+    #: requests one process runs at once; the rest queue for a turn (see
+    #: ticketing_common/admission.py). 0: no limit.
+    max_requests_in_flight: int = Field(32, alias="MAX_REQUESTS_IN_FLIGHT", ge=0, le=10_000)
+
     hold_ttl_seconds: int = Field(900, alias="HOLD_TTL_SECONDS")
 
     @model_validator(mode="after")
