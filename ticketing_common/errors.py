@@ -17,6 +17,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 logger = logging.getLogger("ticketing.errors")
 
@@ -194,6 +195,20 @@ async def _text_not_unicode(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
+#: nginx's code for "the client closed the connection before the answer"
+CLIENT_CLOSED_REQUEST = 499
+
+
+async def _client_went_away(request: Request, _: Exception) -> JSONResponse:
+    """The client hung up while its body was still being read: nobody is left to answer,
+    and nothing went wrong on this side (no 500, no stack trace in the logs)."""
+    logger.info("client went away during %s %s", request.method, request.url.path)
+    return JSONResponse(
+        error_body("the client closed the connection", "client_closed_request"),
+        status_code=CLIENT_CLOSED_REQUEST,
+    )
+
+
 async def _unhandled_error(request: Request, exc: Exception) -> JSONResponse:
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
     return JSONResponse(error_body("internal server error", "internal"), status_code=500)
@@ -205,6 +220,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(UnicodeEncodeError, _text_not_unicode)
+    app.add_exception_handler(ClientDisconnect, _client_went_away)
     for unreachable in (ConnectionError, RedisConnectionError, RedisTimeoutError):
         app.add_exception_handler(unreachable, _dependency_down)
     app.add_exception_handler(Exception, _unhandled_error)

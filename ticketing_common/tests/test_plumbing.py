@@ -7,9 +7,10 @@ from datetime import timedelta
 import httpx
 import jwt
 import pytest
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import text
+from starlette.types import Message
 
 from ticketing_common.app import create_service_app
 from ticketing_common.db import SessionDep
@@ -64,6 +65,11 @@ async def store_note(note: dict[str, str], session: SessionDep) -> dict[str, str
 @router.get("/boom")
 async def boom() -> None:
     raise RuntimeError("a bug")
+
+
+@router.post("/raw")
+async def raw_body(request: Request) -> dict[str, int]:
+    return {"bytes": len(await request.body())}
 
 
 def access_token(
@@ -245,3 +251,37 @@ def test_production_refuses_development_secrets():
         PAYMENT_WEBHOOK_SECRET="d" * 40,
         TICKET_SIGNING_SECRET="e" * 40,
     )
+
+
+async def test_a_client_that_hangs_up_mid_body_is_no_server_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app = create_service_app(settings=SETTINGS, routers=[router])
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/raw",
+        "raw_path": b"/raw",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"t"), (b"content-length", b"100")],
+        "client": ("127.0.0.1", 1),
+        "server": ("t", 80),
+    }
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    async with running_app(app):
+        await app(scope, receive, send)
+
+    assert sent[0]["type"] == "http.response.start"
+    assert sent[0]["status"] == 499
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
