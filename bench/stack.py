@@ -113,12 +113,7 @@ def stop(stack: Stack = BENCH_STACK) -> None:
 
 def service_pids(stack: Stack = BENCH_STACK) -> dict[str, int]:
     """The running service processes of the stack (replica 0 of each)."""
-    found = {}
-    for service in SERVICES:
-        pid = processes.running_pid(stack, service, 0)
-        if pid is not None:
-            found[service] = pid
-    return found
+    return {service: pids[0] for service, pids in replica_pids(stack).items() if pids}
 
 
 def replica_pids(stack: Stack = BENCH_STACK) -> dict[str, list[int]]:

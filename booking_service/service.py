@@ -162,8 +162,8 @@ async def _bookable_event(
     return event
 
 
-def _check_and_quote(event: EventInfo, body: BookingCreate, settings: BookingSettings) -> Decimal:
-    """Refuse what the event can't sell; the price, checked against the client's total."""
+def _check_and_quote(event: EventInfo, body: BookingCreate, settings: BookingSettings) -> None:
+    """Refuse what the event can't sell, and a client total that isn't the seats' price."""
     _ensure_bookable(event, body, settings)
     expected_total = _quote(event, body)
     if body.total_amount is not None and body.total_amount != expected_total:
@@ -171,7 +171,6 @@ def _check_and_quote(event: EventInfo, body: BookingCreate, settings: BookingSet
             "total_amount does not match the price of the seats",
             details={"total_amount": str(expected_total)},
         )
-    return expected_total
 
 
 def _ensure_bookable(event: EventInfo, body: BookingCreate, settings: BookingSettings) -> None:
