@@ -56,6 +56,7 @@ from auth_service.throttle import LoginThrottle, allow_code_email, count_code_at
 from auth_service.tokens import Rotation, TokenPair, TokenStore
 from ticketing_common.db import on_commit, utcnow
 from ticketing_common.errors import Conflict, DomainError, Forbidden, NotFound, Unauthorized
+from ticketing_common.internal.errors import UserNotFound
 from ticketing_common.messaging import publish
 from ticketing_common.messaging.contracts import EmailVerification, PasswordReset
 from ticketing_common.pagination import Page
@@ -425,7 +426,7 @@ class AuthService:
         """Other services' lookup: deleted accounts too (status ``deleted``)."""
         user = await self.session.get(User, user_id)
         if user is None:
-            raise NotFound("user not found")
+            raise UserNotFound()
         return user
 
     async def _current_user(self, principal: Principal) -> User:

@@ -131,7 +131,7 @@ def redis_hold_rate(*, requests: int = 200_000, clients: int = 50) -> HoldScript
         rebuild = client.script_load(_script("rebuild"))
         hold = client.script_load(_script("hold"))
         capacity = requests + 1000
-        client.evalsha(rebuild, len(keys), *keys, "replace", SEATS_PER_ROW, capacity, 0, 0)
+        client.evalsha(rebuild, len(keys), *keys, "replace", SEATS_PER_ROW, capacity, 0, 0, 0)
         command = [
             "redis-benchmark",
             "-h",
@@ -165,7 +165,7 @@ def redis_hold_rate(*, requests: int = 200_000, clients: int = 50) -> HoldScript
         client.delete(*keys)
     if held < requests * 0.99:
         raise RuntimeError(f"the hold script held {held} seats for {requests} calls")
-    shown = " ".join([*command[:17], "<9 keys>", *command[-6:]])
+    shown = " ".join([*command[:17], f"<{len(keys)} keys>", *command[-6:]])
     return HoldScriptRate(
         requests=requests,
         clients=clients,

@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from booking_service.api import router
 from booking_service.consumers import SUBSCRIPTIONS
 from booking_service.expiry import expiry_lifecycle
+from booking_service.resources import booking_resources_lifecycle
 from booking_service.settings import BookingSettings, get_settings
 from ticketing_common.app import create_service_app
 from ticketing_common.messaging import messaging_lifecycle
@@ -17,5 +18,9 @@ def create_app(settings: BookingSettings | None = None) -> FastAPI:
         settings=settings or get_settings(),
         routers=[router],
         description="Booking saga: hold seats, take payment, confirm, expire, cancel.",
-        lifecycles=[messaging_lifecycle(subscriptions=SUBSCRIPTIONS), expiry_lifecycle],
+        lifecycles=[
+            booking_resources_lifecycle,
+            messaging_lifecycle(subscriptions=SUBSCRIPTIONS),
+            expiry_lifecycle,
+        ],
     )

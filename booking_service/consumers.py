@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from booking_service import service
-from booking_service.event_client import event_client_of
+from booking_service.resources import resources_of
 from ticketing_common.messaging import MessageContext, Subscription
 from ticketing_common.messaging.contracts import PaymentFailed, PaymentSucceeded
 
@@ -15,7 +15,7 @@ logger = logging.getLogger("booking_service.consumers")
 
 async def on_payment_success(ctx: MessageContext, payload: PaymentSucceeded) -> None:
     """Confirm the paid booking, or ask for a refund if it can no longer be confirmed."""
-    outcome = await service.settle_payment(ctx.session, event_client_of(ctx.app), payload)
+    outcome = await service.settle_payment(ctx.session, resources_of(ctx.app).events, payload)
     logger.info(
         "payment settled",
         extra={"booking_id": payload.booking_id, "tx_ref": payload.tx_ref, "outcome": outcome},
@@ -24,7 +24,7 @@ async def on_payment_success(ctx: MessageContext, payload: PaymentSucceeded) -> 
 
 async def on_payment_failed(ctx: MessageContext, payload: PaymentFailed) -> None:
     """A failed payment ends its pending booking and frees the seats."""
-    outcome = await service.fail_booking(ctx.session, event_client_of(ctx.app), payload)
+    outcome = await service.fail_booking(ctx.session, resources_of(ctx.app).events, payload)
     logger.info(
         "payment failed",
         extra={"booking_id": payload.booking_id, "tx_ref": payload.tx_ref, "outcome": outcome},

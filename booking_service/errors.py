@@ -1,22 +1,28 @@
-"""The booking domain's expected failures, each with its HTTP status."""
+"""The booking domain's expected failures, each with its HTTP status.
+
+Errors that event_service decides and booking_service passes on (a seat taken, an unknown
+seat, a started event) are the shared ones of :mod:`ticketing_common.internal.errors`.
+"""
 
 from __future__ import annotations
 
-from ticketing_common.errors import BadRequest, Conflict, DomainError, NotFound
+from ticketing_common.errors import BadRequest, Conflict, DomainError
+from ticketing_common.internal.errors import (
+    BookingNotFound,
+    EventStarted,
+    SeatsUnavailable,
+    UnknownSeats,
+)
 
-
-class SeatsUnavailable(Conflict):
-    """At least one requested seat is held or sold by someone else."""
-
-    code = "seats_unavailable"
-
-    @classmethod
-    def default_message(cls) -> str:
-        return "some of the requested seats are no longer available"
-
-
-class UnknownSeats(BadRequest):
-    code = "unknown_seats"
+__all__ = [
+    "AmountMismatch",
+    "BookingNotCancellable",
+    "BookingNotFound",
+    "EventStarted",
+    "IdempotencyKeyReused",
+    "SeatsUnavailable",
+    "UnknownSeats",
+]
 
 
 class AmountMismatch(BadRequest):
@@ -25,24 +31,8 @@ class AmountMismatch(BadRequest):
     code = "amount_mismatch"
 
 
-class BookingNotFound(NotFound):
-    code = "booking_not_found"
-
-    @classmethod
-    def default_message(cls) -> str:
-        return "booking not found"
-
-
 class BookingNotCancellable(Conflict):
     code = "booking_not_cancellable"
-
-
-class EventAlreadyStarted(Conflict):
-    code = "event_started"
-
-    @classmethod
-    def default_message(cls) -> str:
-        return "the event has already started; its tickets are no longer sold"
 
 
 class IdempotencyKeyReused(DomainError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from booking_service import service
-from booking_service.event_client import event_client_of
+from booking_service.resources import resources_of
 from booking_service.settings import BookingSettings
 from ticketing_common.background import periodic_lifecycle, run_periodically
 
@@ -15,7 +15,7 @@ async def expire_once(app: FastAPI) -> int:
     settings: BookingSettings = app.state.settings
     async with app.state.sessionmaker() as session, session.begin():
         return await service.expire_stale_bookings(
-            session, event_client_of(app), batch_size=settings.expiry_batch_size
+            session, resources_of(app).events, batch_size=settings.expiry_batch_size
         )
 
 

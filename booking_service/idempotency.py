@@ -1,8 +1,8 @@
 """``Idempotency-Key`` on booking requests: per user, valid for a day.
 
-A key is recorded with the booking it created, in the same transaction. Its hold token is
-derived from the user, the key and the request, so a retry re-finds the hold an earlier
-attempt took even if that attempt died before recording anything. ``generation`` counts
+A key is recorded with the booking it created, in the same statement (``store.py``). Its
+hold token is derived from the user, the key and the request, so a retry re-finds the hold
+an earlier attempt took even if that attempt died before recording anything. ``generation`` counts
 reuses of a key after it lapsed, so each use gets a hold token of its own.
 """
 
@@ -14,12 +14,9 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+import asyncpg
 
 from booking_service.errors import IdempotencyKeyReused
-from booking_service.models import BookingIdempotencyKey
 from booking_service.schemas import BookingCreate
 from ticketing_common.db import utcnow
 
@@ -64,45 +61,21 @@ class KeyRecord:
     created_at: datetime
 
 
-async def find_key(session: AsyncSession, user_id: int, key: str) -> KeyRecord | None:
-    row = (
-        await session.execute(
-            select(
-                BookingIdempotencyKey.generation,
-                BookingIdempotencyKey.request_fingerprint,
-                BookingIdempotencyKey.booking_id,
-                BookingIdempotencyKey.created_at,
-            ).where(BookingIdempotencyKey.user_id == user_id, BookingIdempotencyKey.key == key)
-        )
-    ).one_or_none()
+_FIND_KEY = """
+SELECT generation, request_fingerprint, booking_id, created_at
+FROM booking_idempotency_keys WHERE user_id = $1 AND key = $2
+"""
+
+
+async def find_key(pg: asyncpg.Pool, user_id: int, key: str) -> KeyRecord | None:
+    """The key's record, read on its own pooled connection (returned before the hold)."""
+    row = await pg.fetchrow(_FIND_KEY, user_id, key)
     return KeyRecord(*row) if row is not None else None
 
 
-async def remember_key(session: AsyncSession, user_id: int, use: KeyUse, booking_id: int) -> None:
-    """Record the key; a lapsed earlier use is replaced (a concurrent one makes this fail)."""
-    if use.generation > 0:
-        await session.execute(
-            delete(BookingIdempotencyKey).where(
-                BookingIdempotencyKey.user_id == user_id,
-                BookingIdempotencyKey.key == use.key,
-                BookingIdempotencyKey.generation == use.generation - 1,
-            )
-        )
-    await session.execute(
-        insert(BookingIdempotencyKey).values(
-            user_id=user_id,
-            key=use.key,
-            generation=use.generation,
-            request_fingerprint=use.fingerprint,
-            booking_id=booking_id,
-            created_at=utcnow(),
-        )
-    )
-
-
-async def refuse_reused_key(session: AsyncSession, user_id: int, use: KeyUse) -> None:
+async def refuse_reused_key(pg: asyncpg.Pool, user_id: int, use: KeyUse) -> None:
     """A concurrent request took the same key for a different booking first: 422."""
-    record = await find_key(session, user_id, use.key)
+    record = await find_key(pg, user_id, use.key)
     if (
         record is not None
         and record.generation >= use.generation

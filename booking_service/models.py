@@ -76,6 +76,13 @@ class Booking(TimestampMixin, Base):
     payment_tx_ref: Mapped[str | None] = mapped_column(String(100))
     confirmed_at: Mapped[datetime | None]
     cancelled_at: Mapped[datetime | None]
+    # The event and the buyer as the hold and the token named them when the booking was
+    # made: what its messages carry, so payment and tickets ask no other service. NULL
+    # for bookings made before the hold carried them.
+    event_title: Mapped[str | None] = mapped_column(String(200))
+    event_starts_at: Mapped[datetime | None]
+    venue: Mapped[str | None] = mapped_column(String(200))
+    buyer_email: Mapped[str | None] = mapped_column(String(320))
 
     seats: Mapped[list[BookingSeat]] = relationship(
         back_populates="booking",

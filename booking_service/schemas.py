@@ -10,9 +10,9 @@ from typing import Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from booking_service.models import BookingStatus
-from ticketing_common.messaging.contracts import TicketClass
+from ticketing_common.seats import SEAT_ID_MAX_LENGTH, SEAT_ID_PATTERN, TicketClass
 
-SEAT_ID_PATTERN = re.compile(r"^(normal|vip|vvip)-([1-9][0-9]{0,4})-([1-9][0-9]{0,4})$")
+_SEAT_ID = re.compile(SEAT_ID_PATTERN)
 #: a hard ceiling on the body, far above any per-booking limit the settings allow
 MAX_SEATS_IN_REQUEST = 100
 
@@ -23,8 +23,8 @@ class SeatChoice(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     id: str = Field(
-        max_length=32,
-        pattern=SEAT_ID_PATTERN.pattern,
+        max_length=SEAT_ID_MAX_LENGTH,
+        pattern=SEAT_ID_PATTERN,
         description="`<class>-<row>-<number>`, e.g. `vip-1-4`",
     )
     row: int | None = Field(None, ge=1, description="optional; must match the id")
@@ -32,7 +32,7 @@ class SeatChoice(BaseModel):
 
     @model_validator(mode="after")
     def _row_and_number_match_id(self) -> Self:
-        match = SEAT_ID_PATTERN.match(self.id)
+        match = _SEAT_ID.match(self.id)
         assert match is not None  # the field pattern already held
         if self.row is not None and self.row != int(match.group(2)):
             raise ValueError(f"row {self.row} does not match seat id {self.id}")
@@ -137,11 +137,3 @@ class TakenSeatOut(BaseModel):
 class TakenSeats(BaseModel):
     event_id: int
     seats: list[TakenSeatOut]
-
-
-class InternalBookingOut(BookingOut):
-    """What other services learn about a booking (payment amounts, ticket contents)."""
-
-    organizer_id: int
-    hold_token: str
-    payment_tx_ref: str | None

@@ -1,57 +1,33 @@
-"""The booking saga (DESIGN §7): hold, book, confirm on payment, expire, cancel.
+"""The booking saga (DESIGN §7) after a booking exists: confirm on payment, expire,
+cancel, and the reads.
 
-Seats are first held in event_service (the fast gate), then the booking and its seats are
-written in one transaction guarded by the partial unique index on active seats (the
-truth). Every change that other services must learn about is written to the outbox in the
-same transaction; holds are also released directly, at once, as a courtesy to the next
-buyer, and the outbox message (or the hold's TTL) releases them if that call fails.
+Creating a booking is :mod:`booking_service.create`. Every change that other services
+must learn about is written to the outbox in the same transaction; holds are also released
+directly, at once, as a courtesy to the next buyer, and the outbox message (or the hold's
+TTL) releases them if that call fails.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from booking_service import metrics
-from booking_service.errors import (
-    AmountMismatch,
-    BookingNotCancellable,
-    BookingNotFound,
-    EventAlreadyStarted,
-    IdempotencyKeyReused,
-    SeatsUnavailable,
-    UnknownSeats,
-)
-from booking_service.event_client import EventClient, EventInfo, Hold
-from booking_service.idempotency import (
-    KeyUse,
-    find_key,
-    hold_token_for,
-    is_live,
-    refuse_reused_key,
-    remember_key,
-    request_fingerprint,
-)
-from booking_service.models import (
-    Booking,
-    BookingSeat,
-    BookingStatus,
-    RefundRequest,
-)
-from booking_service.schemas import SEAT_ID_PATTERN, BookingCreate
-from booking_service.settings import BookingSettings
-from ticketing_common.db import utcnow
-from ticketing_common.errors import BadRequest, DomainError, Forbidden, UpstreamError
+from booking_service.errors import BookingNotCancellable, BookingNotFound, EventStarted
+from booking_service.models import Booking, BookingSeat, BookingStatus, RefundRequest
+from booking_service.resources import release_hold_quietly
+from ticketing_common.db import release_connection, utcnow
+from ticketing_common.errors import Forbidden
+from ticketing_common.internal.clients import EventsApi
+from ticketing_common.internal.errors import BookingReleased, EventNotFound, HoldExpired
+from ticketing_common.internal.models import LiveHold
 from ticketing_common.messaging import PermanentFailure, publish
 from ticketing_common.messaging.contracts import (
     AuditLog,
@@ -66,258 +42,8 @@ from ticketing_common.security import Principal, Role
 
 logger = logging.getLogger("booking_service.saga")
 
-CENT = Decimal("0.01")
-
 CancelReason = Literal["expired", "cancelled", "payment_failed"]
 RefundReason = Literal["booking_not_pending", "cancelled_by_user", "cancelled_by_admin"]
-
-
-@dataclass(frozen=True, slots=True)
-class CreateOutcome:
-    booking: Booking
-    #: True when an earlier request (same Idempotency-Key) already created it
-    replayed: bool
-
-
-# --- creating a booking ---------------------------------------------------------------
-
-
-async def create_booking(
-    session: AsyncSession,
-    events: EventClient,
-    settings: BookingSettings,
-    principal: Principal,
-    body: BookingCreate,
-    idempotency_key: str | None,
-) -> CreateOutcome:
-    """Hold the seats, then record the pending booking; release the hold if that fails."""
-    fingerprint = request_fingerprint(body)
-    key_use = None
-    if idempotency_key is not None:
-        earlier = await find_key(session, principal.user_id, idempotency_key)
-        if earlier is not None and is_live(earlier, settings.idempotency_key_ttl_seconds):
-            if earlier.request_fingerprint != fingerprint:
-                raise IdempotencyKeyReused()
-            return CreateOutcome(await _load_booking(session, earlier.booking_id), replayed=True)
-        generation = earlier.generation + 1 if earlier is not None else 0
-        key_use = KeyUse(idempotency_key, generation, fingerprint)
-        token = hold_token_for(principal.user_id, key_use)
-    else:
-        token = str(uuid.uuid4())
-
-    event = await _bookable_event(events, body, settings)
-
-    try:
-        hold = await events.hold_seats(
-            event.id,
-            token,
-            seat_ids=body.seat_ids if body.seats is not None else None,
-            ticket_class=body.ticket_class,
-            count=body.seat_count,
-            ttl_seconds=settings.hold_ttl_seconds,
-        )
-    except SeatsUnavailable:
-        metrics.count("conflict")
-        raise
-
-    try:
-        _check_hold_matches(hold, body)
-        if hold.event_updated_at is not None and hold.event_updated_at != event.updated_at:
-            # The event changed since this process read it: price the seats and check the
-            # request against the version the hold was granted on.
-            event = await events.get_event(body.event_id, fresh=True)
-            _check_and_quote(event, body, settings)
-        outcome = await _store_booking(
-            session,
-            events,
-            principal,
-            event,
-            hold,
-            currency=event.currency or settings.currency,
-            key_use=key_use,
-        )
-    except BaseException as exc:
-        if isinstance(exc, SeatsUnavailable):
-            metrics.count("conflict")
-        await asyncio.shield(events.release_hold_quietly(event.id, token))
-        raise
-    if not outcome.replayed:
-        metrics.count("created")
-    return outcome
-
-
-async def _bookable_event(
-    events: EventClient, body: BookingCreate, settings: BookingSettings
-) -> EventInfo:
-    """The event, checked against the request; a refusal is decided on a fresh read."""
-    event = await events.get_event(body.event_id)
-    try:
-        _check_and_quote(event, body, settings)
-    except DomainError:
-        fresh = await events.get_event(body.event_id, fresh=True)
-        if fresh.updated_at == event.updated_at:
-            raise
-        _check_and_quote(fresh, body, settings)
-        return fresh
-    return event
-
-
-def _check_and_quote(event: EventInfo, body: BookingCreate, settings: BookingSettings) -> None:
-    """Refuse what the event can't sell, and a client total that isn't the seats' price."""
-    _ensure_bookable(event, body, settings)
-    expected_total = _quote(event, body)
-    if body.total_amount is not None and body.total_amount != expected_total:
-        raise AmountMismatch(
-            "total_amount does not match the price of the seats",
-            details={"total_amount": str(expected_total)},
-        )
-
-
-def _ensure_bookable(event: EventInfo, body: BookingCreate, settings: BookingSettings) -> None:
-    if event.date is not None and event.date <= utcnow():
-        raise EventAlreadyStarted()
-    wanted = len(body.seats) if body.seats is not None else body.seat_count or 0
-    if wanted > settings.max_seats_per_booking:
-        raise BadRequest(f"at most {settings.max_seats_per_booking} seats per booking")
-    if body.ticket_class is not None and (
-        body.ticket_class not in event.prices or wanted > event.capacity[body.ticket_class]
-    ):
-        raise SeatsUnavailable(f"this event does not have {wanted} {body.ticket_class} seats")
-    unknown = []
-    for seat_id in body.seat_ids:
-        match = SEAT_ID_PATTERN.match(seat_id)
-        assert match is not None  # the request schema already checked the shape
-        ticket_class, row, number = match.group(1), int(match.group(2)), int(match.group(3))
-        if not event.has_seat(ticket_class, row, number):
-            unknown.append(seat_id)
-    if unknown:
-        raise UnknownSeats(
-            f"no such seats at event {event.id}: {', '.join(unknown)}",
-            details={"seat_ids": unknown},
-        )
-
-
-def _quote(event: EventInfo, body: BookingCreate) -> Decimal:
-    """The price of the request from the event's class prices, each seat at its class."""
-    if body.seats is not None:
-        classes = [seat_id.split("-", 1)[0] for seat_id in body.seat_ids]
-    else:
-        assert body.ticket_class is not None
-        assert body.seat_count is not None
-        classes = [body.ticket_class] * body.seat_count
-    return sum((event.price_of(c) for c in classes), Decimal(0)).quantize(CENT)
-
-
-def _check_hold_matches(hold: Hold, body: BookingCreate) -> None:
-    held = sorted(seat.seat_id for seat in hold.seats)
-    if body.seats is not None:
-        matches = held == body.seat_ids
-    else:
-        matches = len(held) == body.seat_count and all(
-            seat.ticket_class == body.ticket_class for seat in hold.seats
-        )
-    if not matches:
-        raise UpstreamError("event_service held other seats than the ones asked for")
-
-
-async def _store_booking(
-    session: AsyncSession,
-    events: EventClient,
-    principal: Principal,
-    event: EventInfo,
-    hold: Hold,
-    *,
-    currency: str,
-    key_use: KeyUse | None,
-) -> CreateOutcome:
-    """Insert the booking; sort out why if the database refuses it.
-
-    The transaction holds only reads before the insert, so a refused insert rolls the
-    whole transaction back instead of paying for a savepoint on every booking.
-    """
-    seat_ids = [seat.seat_id for seat in hold.seats]
-    for attempt in range(2):
-        try:
-            booking = _new_booking(principal, event, hold, currency)
-            session.add(booking)
-            await session.flush()
-            if key_use is not None:
-                await remember_key(session, principal.user_id, key_use, booking.id)
-            return CreateOutcome(booking, replayed=False)
-        except IntegrityError:
-            await session.rollback()
-            # A concurrent retry of this very request (same hold token) got there first.
-            twin = await _booking_with_token(session, hold.token)
-            if twin is not None:
-                return CreateOutcome(twin, replayed=True)
-            if key_use is not None:
-                await refuse_reused_key(session, principal.user_id, key_use)
-            # The seats are still in active bookings here: let lapsed ones go, try once more.
-            if attempt == 0 and await _expire_lapsed_holders(session, events, event.id, seat_ids):
-                await session.commit()  # the expiries stand even if the retry is refused
-                continue
-            raise SeatsUnavailable() from None
-    raise SeatsUnavailable()
-
-
-def _new_booking(principal: Principal, event: EventInfo, hold: Hold, currency: str) -> Booking:
-    ordered = sorted(hold.seats, key=lambda s: (s.ticket_class, s.row, s.number))
-    seats = [
-        BookingSeat(
-            event_id=event.id,
-            seat_id=seat.seat_id,
-            ticket_class=seat.ticket_class,
-            row=seat.row,
-            number=seat.number,
-            price=event.price_of(seat.ticket_class).quantize(CENT),
-            status=BookingStatus.PENDING,
-        )
-        for seat in ordered
-    ]
-    return Booking(
-        user_id=principal.user_id,
-        event_id=event.id,
-        organizer_id=event.organizer_id,
-        status=BookingStatus.PENDING,
-        total_amount=sum((s.price for s in seats), Decimal(0)).quantize(CENT),
-        currency=currency,
-        hold_token=hold.token,
-        expires_at=hold.expires_at,
-        seats=seats,
-    )
-
-
-async def _booking_with_token(session: AsyncSession, token: str) -> Booking | None:
-    result = await session.execute(
-        select(Booking).where(Booking.hold_token == token).execution_options(populate_existing=True)
-    )
-    return result.scalar_one_or_none()
-
-
-async def _expire_lapsed_holders(
-    session: AsyncSession, events: EventClient, event_id: int, seat_ids: Sequence[str]
-) -> int:
-    """Expire pending bookings on these seats whose hold ran out but the loop hasn't seen."""
-    holders = (
-        select(BookingSeat.booking_id)
-        .where(
-            BookingSeat.event_id == event_id,
-            BookingSeat.seat_id.in_(seat_ids),
-            BookingSeat.status == BookingStatus.PENDING,
-        )
-        .scalar_subquery()
-    )
-    lapsed = await _locked_bookings(
-        session,
-        select(Booking).where(
-            Booking.id.in_(holders),
-            Booking.status == BookingStatus.PENDING,
-            Booking.expires_at <= utcnow(),
-        ),
-    )
-    for booking in lapsed:
-        await _close_pending(session, events, booking, BookingStatus.EXPIRED, reason="expired")
-    return len(lapsed)
 
 
 # --- reading bookings -----------------------------------------------------------------
@@ -377,10 +103,23 @@ async def list_bookings(
     return list(page), int(total or 0)
 
 
-async def ensure_event_organizer(events: EventClient, principal: Principal, event_id: int) -> None:
-    """Only the event's own organizer (or an admin) reads its sales."""
-    event = await events.get_event(event_id)
-    if not principal.is_admin and event.organizer_id != principal.user_id:
+async def ensure_event_organizer(
+    session: AsyncSession, events: EventsApi, principal: Principal, event_id: int
+) -> None:
+    """Only the event's own organizer (or an admin) reads its sales.
+
+    Any booking of the event names its organizer; only an event nobody booked yet is
+    asked of event_service.
+    """
+    if principal.is_admin:
+        return
+    organizer_id = await session.scalar(
+        select(Booking.organizer_id).where(Booking.event_id == event_id).limit(1)
+    )
+    if organizer_id is None:
+        await release_connection(session)
+        organizer_id = (await events.event(event_id)).organizer_id
+    if organizer_id != principal.user_id:
         raise Forbidden("only the event's organizer may see its sales")
 
 
@@ -430,7 +169,7 @@ async def taken_seats(session: AsyncSession, event_id: int) -> list[TakenSeat]:
 # --- leaving the pending state ---------------------------------------------------------
 
 
-async def _locked_bookings(
+async def locked_bookings(
     session: AsyncSession, query: Select[Booking], *, skip_locked: bool = False
 ) -> list[Booking]:
     result = await session.scalars(
@@ -442,7 +181,7 @@ async def _locked_bookings(
 
 
 async def _lock_booking(session: AsyncSession, booking_id: int) -> Booking | None:
-    found = await _locked_bookings(session, select(Booking).where(Booking.id == booking_id))
+    found = await locked_bookings(session, select(Booking).where(Booking.id == booking_id))
     return found[0] if found else None
 
 
@@ -472,13 +211,15 @@ async def _announce_cancellation(
             previous_status="confirmed" if previous is BookingStatus.CONFIRMED else "pending",
             reason=reason,
             refund_requested=refund_requested,
+            event_title=booking.event_title,
+            buyer_email=booking.buyer_email,
         ),
     )
 
 
-async def _close_pending(
+async def close_pending(
     session: AsyncSession,
-    events: EventClient,
+    events: EventsApi,
     booking: Booking,
     status: BookingStatus,
     *,
@@ -494,7 +235,7 @@ async def _close_pending(
         booking.cancelled_at = utcnow()
     await _announce_cancellation(session, booking, BookingStatus.PENDING, reason)
     await session.flush()
-    await events.release_hold_quietly(booking.event_id, booking.hold_token)
+    await release_hold_quietly(events, booking.event_id, booking.hold_token)
     metrics.count(status.value)
 
 
@@ -542,7 +283,7 @@ async def _request_refund(
 
 async def cancel_booking(
     session: AsyncSession,
-    events: EventClient,
+    events: EventsApi,
     principal: Principal,
     booking_id: int,
     *,
@@ -563,7 +304,7 @@ async def cancel_booking(
     previous = BookingStatus(booking.status)
     refunded = False
     if previous is BookingStatus.PENDING:
-        await _close_pending(session, events, booking, BookingStatus.CANCELLED, reason="cancelled")
+        await close_pending(session, events, booking, BookingStatus.CANCELLED, reason="cancelled")
     elif previous is BookingStatus.CONFIRMED:
         _set_status(booking, BookingStatus.CANCELLED)
         booking.cancelled_at = utcnow()
@@ -602,7 +343,7 @@ async def cancel_booking(
 
 
 async def _refuse_after_the_event_started(
-    session: AsyncSession, events: EventClient, booking_id: int
+    session: AsyncSession, events: EventsApi, booking_id: int
 ) -> None:
     """A ticket for an event that has begun is used or forfeit: its buyer can't cancel it
     for a refund any more (an admin still can, e.g. when the event is called off)."""
@@ -615,21 +356,22 @@ async def _refuse_after_the_event_started(
     ).scalar_one_or_none()
     if found is None:
         return
-    await session.commit()  # no pooled connection waits on event_service
-    event = await events.get_event(found, fresh=True)
-    if event.date is not None and event.date <= utcnow():
-        raise EventAlreadyStarted("the event has already started; its tickets can't be cancelled")
+    await release_connection(session)  # no pooled connection waits on event_service
+    # Asked afresh: the organizer may have moved the event since the booking was made.
+    event = await events.event(found)
+    if event.date <= utcnow():
+        raise EventStarted("the event has already started; its tickets can't be cancelled")
 
 
 async def expire_stale_bookings(
-    session: AsyncSession, events: EventClient, *, batch_size: int
+    session: AsyncSession, events: EventsApi, *, batch_size: int
 ) -> int:
     """Expire one batch of pending bookings past ``expires_at``; safe in many replicas.
 
     ``SKIP LOCKED`` lets replicas split the work, and leaves alone a booking whose payment
     is being settled right now.
     """
-    stale = await _locked_bookings(
+    stale = await locked_bookings(
         session,
         select(Booking)
         .where(Booking.status == BookingStatus.PENDING, Booking.expires_at <= utcnow())
@@ -643,7 +385,7 @@ async def expire_stale_bookings(
     if stale:
         await session.flush()
         await asyncio.gather(
-            *(events.release_hold_quietly(b.event_id, b.hold_token) for b in stale)
+            *(release_hold_quietly(events, b.event_id, b.hold_token) for b in stale)
         )
         metrics.count("expired", len(stale))
     return len(stale)
@@ -653,12 +395,14 @@ async def expire_stale_bookings(
 
 
 async def settle_payment(
-    session: AsyncSession, events: EventClient, payment: PaymentSucceeded
+    session: AsyncSession, events: EventsApi, payment: PaymentSucceeded
 ) -> str:
     """A payment succeeded: confirm the booking if it is still pending, else refund it.
 
-    The seats are made sold in event_service first; only if that succeeds is the booking
-    confirmed. Returns what happened (for logs and tests).
+    The seats are made sold in event_service first (its confirm call is the one writer of
+    a sale); only if that succeeds is the booking confirmed. The booking's row lock is
+    held across that call on purpose: it makes "confirm or expire" one decision, which the
+    expiry loop (``SKIP LOCKED``) and a cancel respect. Returns what happened.
     """
     booking = await _lock_booking(session, payment.booking_id)
     if booking is None:
@@ -675,7 +419,7 @@ async def settle_payment(
             f"payment {payment.tx_ref} of {payment.amount} {payment.currency} does not match "
             f"booking {booking.id} ({booking.total_amount} {booking.currency})"
         )
-    if not await events.confirm_hold(booking.event_id, booking.hold_token, booking.id):
+    if not await _sell(events, booking):
         # The hold ran out and the seats may be someone else's now: never confirm over them.
         _set_status(booking, BookingStatus.EXPIRED)
         await _announce_cancellation(session, booking, BookingStatus.PENDING, "expired")
@@ -699,11 +443,24 @@ async def settle_payment(
             currency=booking.currency,
             tx_ref=payment.tx_ref,
             confirmed_at=now,
+            event_title=booking.event_title,
+            event_starts_at=booking.event_starts_at,
+            venue=booking.venue,
+            buyer_email=booking.buyer_email,
         ),
     )
     await session.flush()
     metrics.count("confirmed")
     return "confirmed"
+
+
+async def _sell(events: EventsApi, booking: Booking) -> bool:
+    """Make the booking's held seats sold in event_service; False if its hold is gone."""
+    try:
+        await events.confirm(booking.event_id, booking.hold_token, booking.id)
+    except (HoldExpired, BookingReleased, EventNotFound):
+        return False
+    return True
 
 
 async def _refund_payment(
@@ -720,10 +477,32 @@ async def _refund_payment(
     )
 
 
-async def fail_booking(session: AsyncSession, events: EventClient, payment: PaymentFailed) -> str:
+async def fail_booking(session: AsyncSession, events: EventsApi, payment: PaymentFailed) -> str:
     """The payment failed: a pending booking becomes ``failed`` and its seats go back."""
     booking = await _lock_booking(session, payment.booking_id)
     if booking is None or booking.status != BookingStatus.PENDING:
         return "ignored"
-    await _close_pending(session, events, booking, BookingStatus.FAILED, reason="payment_failed")
+    await close_pending(session, events, booking, BookingStatus.FAILED, reason="payment_failed")
     return "failed"
+
+
+# --- the seat gate's rebuild ------------------------------------------------------------
+
+
+async def live_holds(session: AsyncSession, event_id: int) -> list[LiveHold]:
+    """The holds of the event's pending bookings that have not run out: what a seat gate
+    rebuilt from PostgreSQL must restore, so a lost Redis costs no buyer their seat."""
+    rows = await session.execute(
+        select(Booking.hold_token, Booking.expires_at, func.array_agg(BookingSeat.seat_id))
+        .join(BookingSeat, BookingSeat.booking_id == Booking.id)
+        .where(
+            Booking.event_id == event_id,
+            Booking.status == BookingStatus.PENDING,
+            Booking.expires_at > utcnow(),
+        )
+        .group_by(Booking.id)
+    )
+    return [
+        LiveHold(token=token, seat_ids=list(seat_ids), expires_at=expires_at)
+        for token, expires_at, seat_ids in rows
+    ]

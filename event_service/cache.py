@@ -13,13 +13,15 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from cachetools import LRUCache
 from redis.exceptions import RedisError
 
 from event_service.schemas import EventListPage, EventRecord
-from event_service.seat_gate import event_prefix
+from event_service.seat_gate import event_prefix, event_version_key
 from ticketing_common.errors import ServiceUnavailable
 
 logger = logging.getLogger("event_service.cache")
@@ -38,9 +40,10 @@ end
 redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
 return 1
 """
-# KEYS: version, tombstone; ARGV: tombstone ttl seconds.
+# KEYS: version, tombstone; ARGV: tombstone ttl seconds, the new version (unique: never
+# reused, not even after Redis lost the old one).
 _INVALIDATE = """
-redis.call('INCR', KEYS[1])
+redis.call('SET', KEYS[1], ARGV[2])
 redis.call('SET', KEYS[2], '-', 'EX', ARGV[1])
 return 1
 """
@@ -66,8 +69,7 @@ class _SingleFlight:
 
 
 def _event_keys(event_id: int) -> tuple[str, str]:
-    prefix = event_prefix(event_id)
-    return prefix + "cache", prefix + "cache_version"
+    return event_prefix(event_id) + "cache", event_version_key(event_id)
 
 
 class EventCache:
@@ -78,6 +80,15 @@ class EventCache:
         self._store = redis.register_script(_STORE_IF_CURRENT)
         self._invalidate = redis.register_script(_INVALIDATE)
         self._loads = _SingleFlight()
+        # Events as last read from the Redis cache, with the version they were cached at:
+        # a caller that learned the current version elsewhere (the hold script reads it)
+        # needs no round trip at all.
+        self._parsed: LRUCache[int, tuple[str, EventRecord]] = LRUCache(maxsize=4096)
+
+    def at_version(self, event_id: int, version: str) -> EventRecord | None:
+        """The event as cached at ``version``, if this process has read it since."""
+        entry = self._parsed.get(event_id)
+        return entry[1] if version and entry is not None and entry[0] == version else None
 
     async def event(
         self, event_id: int, load: Callable[[], Awaitable[EventRecord | None]]
@@ -93,7 +104,15 @@ class EventCache:
             logger.warning("event cache unreachable, reading PostgreSQL: %s", exc)
             return await load()
         if cached is not None and cached != TOMBSTONE:
-            return EventRecord.model_validate_json(cached)
+            # A cached value is never older than its version: every edit sets a new version
+            # and replaces the value with a tombstone in one script (``_INVALIDATE``).
+            if version is None:
+                version = await self._first_version(version_key)
+            known = self.at_version(event_id, version)
+            if known is None:
+                known = EventRecord.model_validate_json(cached)
+                self._parsed[event_id] = (version, known)
+            return known
         if cached == TOMBSTONE:
             return await load()
         record = await self._loads.run(f"{key}:{version}", load)
@@ -137,19 +156,28 @@ class EventCache:
         except RedisError as exc:
             logger.warning("event cache unreachable, not caching: %s", exc)
 
+    async def _first_version(self, version_key: str) -> str:
+        """Give an event that has none (Redis lost it) a version; edits replace it."""
+        await self._redis.set(version_key, uuid.uuid4().hex, nx=True)
+        version: str = await self._redis.get(version_key) or ""
+        return version
+
     async def invalidate(self, event_id: int | None) -> None:
-        """Call inside the writing transaction, before it commits (``None``: a new event).
+        """Call inside the writing transaction, before it commits (``None``: only the lists).
 
         If Redis cannot be told, the write is refused (503): committing it would leave the
         caches serving the old event until their TTL.
         """
         try:
             await self._invalidate(
-                keys=[LIST_TAG + "version", LIST_TAG + "dirty"], args=[TOMBSTONE_SECONDS]
+                keys=[LIST_TAG + "version", LIST_TAG + "dirty"],
+                args=[TOMBSTONE_SECONDS, uuid.uuid4().hex],
             )
             if event_id is not None:
                 key, version_key = _event_keys(event_id)
-                await self._invalidate(keys=[version_key, key], args=[TOMBSTONE_SECONDS])
+                await self._invalidate(
+                    keys=[version_key, key], args=[TOMBSTONE_SECONDS, uuid.uuid4().hex]
+                )
         except RedisError as exc:
             raise ServiceUnavailable("the event cache is unreachable; retry shortly") from exc
 

@@ -30,13 +30,14 @@ from event_service.errors import (
 )
 from event_service.metrics import HOLD_CONFIRMS, SEAT_HOLDS
 from event_service.models import Event, ReleasedBooking, SoldSeat
-from event_service.schemas import EventRecord, HeldSeat, HoldOut, HoldRequest
+from event_service.schemas import EventRecord
 from event_service.seat_gate import HoldReply
-from event_service.seats import Seat, parse_seat_id, seat_exists
 from event_service.service import EventResources, EventService
 from ticketing_common.db import utcnow
 from ticketing_common.errors import BadRequest
+from ticketing_common.internal.models import HeldSeat, HoldGranted, HoldRequest
 from ticketing_common.messaging.contracts import BookingCancelled, BookingConfirmed
+from ticketing_common.seats import Seat, parse_seat_id, seat_exists
 
 logger = logging.getLogger("event_service.holds")
 
@@ -59,25 +60,49 @@ def _seats(seat_ids: Sequence[str]) -> list[Seat]:
     return [seat for seat in seats if seat is not None]
 
 
+def _well_formed(seat_ids: list[str]) -> bool:
+    """Listed once (else 400) and well formed; whether they exist the gate decides."""
+    duplicates = sorted({s for s in seat_ids if seat_ids.count(s) > 1})
+    if duplicates:
+        raise BadRequest("a seat is listed more than once", details={"seat_ids": duplicates})
+    return all(parse_seat_id(s) is not None for s in seat_ids)
+
+
+def _check_layout(record: EventRecord, seat_ids: Sequence[str]) -> None:
+    """Every seat exists in the event's layout (PostgreSQL's, under the row lock)."""
+    capacity = record.capacity()
+    unknown = []
+    for seat_id in seat_ids:
+        seat = parse_seat_id(seat_id)
+        if seat is None or not seat_exists(seat, record.seats_per_row, capacity):
+            unknown.append(seat_id)
+    if unknown:
+        raise UnknownSeats.of(unknown, record.id)
+
+
 class SeatHolds:
     def __init__(self, session: AsyncSession, resources: EventResources) -> None:
         self._session = session
         self._gate = resources.gate
+        self._cache = resources.cache
         self._settings = resources.settings
         self._events = EventService(session, resources)
 
-    async def hold_seats(self, event_id: int, request: HoldRequest) -> HoldOut:
-        record = await self._events.record(event_id)
-        if record.date <= utcnow():
-            raise EventStarted()
+    async def hold_seats(self, event_id: int, request: HoldRequest) -> HoldGranted:
+        """Take the hold, then price it from the event as it was when the gate granted it.
+
+        One Redis round trip in the common case: the hold script also reads the event's
+        edit version, and this process keeps the event parsed at that version. A hold on
+        an event that turns out to have started is given back at once.
+        """
         ttl = request.ttl_seconds or self._settings.hold_ttl_seconds
         if ttl > self._settings.max_hold_ttl_seconds:
             raise BadRequest(f"ttl_seconds is at most {self._settings.max_hold_ttl_seconds}")
-        wanted = len(request.seat_ids) if request.seat_ids is not None else request.count or 0
-        if wanted > self._settings.max_seats_per_hold:
+        if request.wanted > self._settings.max_seats_per_hold:
             raise BadRequest(f"at most {self._settings.max_seats_per_hold} seats per hold")
-        if request.seat_ids is not None:
-            self._check_seat_ids(record, request.seat_ids)
+        if request.seat_ids is not None and not _well_formed(request.seat_ids):
+            # Name every seat that isn't in the event, malformed or outside its layout.
+            _check_layout(await self._events.record(event_id), request.seat_ids)
         reply = await self._gate.hold(
             event_id,
             token=request.token,
@@ -87,34 +112,33 @@ class SeatHolds:
             ticket_class=request.ticket_class,
             count=request.count or 0,
         )
-        return self._hold_outcome(record, request, reply)
+        self._refuse(event_id, request, reply)
+        record = self._cache.at_version(event_id, reply.event_version)
+        if record is None:
+            record = await self._events.record(event_id)
+        if record.date <= utcnow():
+            await self._gate.release(event_id, request.token)
+            raise EventStarted()
+        SEAT_HOLDS.labels("held").inc()
+        assert reply.expires_at is not None
+        return HoldGranted(
+            token=request.token,
+            event_id=record.id,
+            expires_at=reply.expires_at,
+            seats=[_held_seat(record, seat) for seat in _seats(reply.seat_ids)],
+            currency=record.currency,
+            organizer_id=record.organizer_id,
+            event_title=record.title,
+            venue=record.location,
+            event_starts_at=record.date,
+            event_updated_at=record.updated_at,
+        )
 
     @staticmethod
-    def _check_seat_ids(record: EventRecord, seat_ids: list[str]) -> None:
-        duplicates = sorted({s for s in seat_ids if seat_ids.count(s) > 1})
-        if duplicates:
-            raise BadRequest("a seat is listed more than once", details={"seat_ids": duplicates})
-        capacity = record.capacity()
-        unknown = []
-        for seat_id in seat_ids:
-            seat = parse_seat_id(seat_id)
-            if seat is None or not seat_exists(seat, record.seats_per_row, capacity):
-                unknown.append(seat_id)
-        if unknown:
-            raise UnknownSeats(unknown)
-
-    @staticmethod
-    def _hold_outcome(record: EventRecord, request: HoldRequest, reply: HoldReply) -> HoldOut:
+    def _refuse(event_id: int, request: HoldRequest, reply: HoldReply) -> None:
+        """Raise the error a refused hold answers with (nothing if it was granted)."""
         if reply.status == "held":
-            SEAT_HOLDS.labels("held").inc()
-            assert reply.expires_at is not None
-            return HoldOut(
-                token=request.token,
-                event_id=record.id,
-                expires_at=reply.expires_at,
-                seats=[_held_seat(record, seat) for seat in _seats(reply.seat_ids)],
-                event_updated_at=record.updated_at,
-            )
+            return
         if reply.status == "taken":
             SEAT_HOLDS.labels("conflict").inc()
             raise SeatsUnavailable(
@@ -134,7 +158,7 @@ class SeatHolds:
             )
         if reply.status == "unknown":
             SEAT_HOLDS.labels("unknown_seats").inc()
-            raise UnknownSeats(reply.seat_ids)
+            raise UnknownSeats.of(reply.seat_ids, event_id)
         SEAT_HOLDS.labels("token_conflict").inc()
         if reply.status == "token_used":
             raise HoldTokenInUse("this hold token has already been confirmed")
@@ -190,7 +214,20 @@ class SeatHolds:
     # -- sales announced by booking_service ------------------------------------------------
 
     async def apply_booking_confirmed(self, message: BookingConfirmed) -> None:
-        """Make the booking's seats sold (idempotent: usually confirm already did)."""
+        """Check that the booking's seats are sold; sell them only if they are not.
+
+        booking_service confirms a sale through :meth:`confirm_hold` (the one writer)
+        before it announces it, so this normally finds every seat sold and stops after one
+        indexed count, without the event's row lock. Selling here is the repair for a sale
+        that was announced but not recorded (a message from before the confirm call).
+        """
+        recorded = await self._session.scalar(
+            select(func.count())
+            .select_from(SoldSeat)
+            .where(SoldSeat.booking_id == message.booking_id, SoldSeat.event_id == message.event_id)
+        )
+        if recorded == len(message.seats):
+            return
         event = await self._events.lock_or_none(message.event_id)
         if event is None:
             logger.error(
@@ -204,7 +241,11 @@ class SeatHolds:
             )
             return
         seat_ids = [seat.seat_id for seat in message.seats]
-        self._check_seat_ids(EventRecord.model_validate(event), seat_ids)
+        _check_layout(EventRecord.model_validate(event), seat_ids)
+        logger.warning(
+            "booking_confirmed for a sale confirm had not recorded; selling now",
+            extra={"booking_id": message.booking_id, "recorded": recorded},
+        )
         await self._record_sale(event, seat_ids, message.booking_id, message.hold_token)
         refused = await self._gate.sell(event.id, message.hold_token, seat_ids)
         if refused:

@@ -16,13 +16,16 @@ from pydantic import (
     model_validator,
 )
 
-from event_service.seats import TICKET_CLASSES, TicketClass
+from ticketing_common.seats import (
+    MAX_SEATS_PER_CLASS,
+    MAX_SEATS_PER_ROW,
+    TICKET_CLASSES,
+    TicketClass,
+)
 
-MAX_SEATS_PER_CLASS = 100_000
 MAX_SEATS_PER_EVENT = 100_000
 MAX_PRICE = Decimal("1000000")
 LATEST_EVENT_DATE = timedelta(days=5 * 366)
-HOLD_TOKEN_PATTERN = r"^[A-Za-z0-9_.:\-]{1,128}$"  # noqa: S105 - a regex, not a secret
 
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Location = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -34,7 +37,7 @@ Price = Annotated[
     AfterValidator(lambda value: value.quantize(CENT)),
 ]
 Capacity = Annotated[int, Field(ge=0, le=MAX_SEATS_PER_CLASS)]
-SeatsPerRow = Annotated[int, Field(ge=1, le=1000)]
+SeatsPerRow = Annotated[int, Field(ge=1, le=MAX_SEATS_PER_ROW)]
 SeatStatus = Literal["available", "held", "sold"]
 
 
@@ -183,7 +186,8 @@ class EventPublic(BaseModel):
 
 
 class EventInternal(EventPublic):
-    """What other services get from ``GET /internal/events/{id}``."""
+    """What other services get from ``GET /internal/events/{id}``
+    (read back as :class:`ticketing_common.internal.models.EventView`)."""
 
     organizer_id: int
 
@@ -224,56 +228,3 @@ class SeatMap(BaseModel):
     held: int
     sold: int
     seats: list[MapSeat]
-
-
-class HoldRequest(BaseModel):
-    """Named seats (``seat_ids``) or a number of seats of a class (``ticket_class`` + ``count``)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    token: Annotated[str, Field(pattern=HOLD_TOKEN_PATTERN)]
-    seat_ids: list[Annotated[str, Field(max_length=32)]] | None = Field(None, min_length=1)
-    ticket_class: TicketClass | None = None
-    count: int | None = Field(None, ge=1)
-    ttl_seconds: int | None = Field(None, ge=1)
-
-    @model_validator(mode="after")
-    def _one_kind(self) -> HoldRequest:
-        by_count = self.ticket_class is not None or self.count is not None
-        if self.seat_ids is not None and by_count:
-            raise ValueError("send either seat_ids or ticket_class with count, not both")
-        if self.seat_ids is None and (self.ticket_class is None or self.count is None):
-            raise ValueError("send seat_ids, or ticket_class with count")
-        return self
-
-    def fingerprint(self) -> str:
-        """Identifies the request, so a retry with the same token gets the same hold."""
-        if self.seat_ids is not None:
-            return "seats:" + ",".join(sorted(self.seat_ids))
-        return f"count:{self.ticket_class}:{self.count}"
-
-
-class HeldSeat(BaseModel):
-    seat_id: str
-    ticket_class: TicketClass
-    row: int
-    number: int
-    price: Decimal
-
-
-class HoldOut(BaseModel):
-    token: str
-    event_id: int
-    expires_at: datetime
-    seats: list[HeldSeat]
-    #: the version of the event the hold was granted against: a caller that priced the
-    #: seats from an older copy of the event asks again
-    event_updated_at: datetime
-
-
-class ConfirmRequest(BaseModel):
-    booking_id: int = Field(ge=1, le=2**63 - 1)
-
-
-class ConfirmOut(BaseModel):
-    seats: list[HeldSeat]

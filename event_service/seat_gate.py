@@ -11,6 +11,7 @@ lock before any hold is served.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 import time
@@ -25,8 +26,9 @@ from typing import Any, Literal, TypeVar, cast
 from redis.exceptions import RedisError
 
 from event_service.metrics import GATE_REBUILDS
-from event_service.seats import TICKET_CLASSES, TicketClass
-from ticketing_common.errors import NotFound, ServiceUnavailable
+from ticketing_common.errors import ServiceUnavailable
+from ticketing_common.internal.errors import EventNotFound
+from ticketing_common.seats import TICKET_CLASSES, TicketClass
 
 logger = logging.getLogger("event_service.seat_gate")
 _Method = TypeVar("_Method", bound=Callable[..., Awaitable[Any]])
@@ -70,17 +72,36 @@ class GateNotReady(ServiceUnavailable):
 
 
 @dataclass(frozen=True, slots=True)
+class RestoredHold:
+    """A live hold of a pending booking, as booking_db records it."""
+
+    token: str
+    seat_ids: Sequence[str]
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class GateLayout:
-    """What PostgreSQL knows: the seat layout and the sold seats with their tokens."""
+    """What PostgreSQL knows: the seat layout and the sold seats with their tokens (and,
+    for a rebuild, the holds of pending bookings to restore)."""
 
     seats_per_row: int
     capacity: Mapping[str, int]
     sold: Sequence[tuple[str, str]] = ()
+    holds: Sequence[RestoredHold] = ()
 
 
 # Yields the event's layout (None if there is no such event) while holding the event's row
 # lock, so nothing can sell a seat between reading PostgreSQL and writing the gate.
 LayoutSource = Callable[[int], AbstractAsyncContextManager[GateLayout | None]]
+# The live holds of the event's pending bookings (booking_service knows them); asked
+# before the row lock is taken, never while holding it.
+HoldsSource = Callable[[int], Awaitable[Sequence[RestoredHold]]]
+
+
+async def _no_holds(_: int) -> Sequence[RestoredHold]:
+    return ()
+
 
 HoldStatus = Literal["held", "taken", "unknown", "short", "token_in_use", "token_used"]
 TokenStatus = Literal["held", "confirmed", "gone"]
@@ -92,6 +113,8 @@ class HoldReply:
     seat_ids: list[str] = field(default_factory=list)
     expires_at: datetime | None = None
     available: int | None = None
+    #: the event's edit version when the hold was taken (see ``cache.py``)
+    event_version: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,12 +143,19 @@ def event_prefix(event_id: int) -> str:
     return f"event:{{{event_id}}}:"
 
 
+def event_version_key(event_id: int) -> str:
+    """The event's edit version, bumped by every update (``cache.py`` owns it)."""
+    return event_prefix(event_id) + "cache_version"
+
+
 def gate_keys(event_id: int) -> list[str]:
     """The script keys, in the order the Lua prelude names them."""
     prefix = event_prefix(event_id)
     names = ("loaded", "holds", "hold_expiries", "hold_tokens", "confirmed", "sold")
-    return [prefix + name for name in names] + [
-        f"{prefix}available:{ticket_class}" for ticket_class in TICKET_CLASSES
+    return [
+        *(prefix + name for name in names),
+        *(f"{prefix}available:{ticket_class}" for ticket_class in TICKET_CLASSES),
+        event_version_key(event_id),
     ]
 
 
@@ -164,12 +194,22 @@ class _Scripts:
 
 class SeatGate:
     def __init__(
-        self, redis: Any, layout_source: LayoutSource, *, rebuild_wait_seconds: float = 10.0
+        self,
+        redis: Any,
+        layout_source: LayoutSource,
+        *,
+        holds_source: HoldsSource = _no_holds,
+        rebuild_wait_seconds: float = 10.0,
     ) -> None:
         self._redis = redis
         self._layout_source = layout_source
+        self._holds_source = holds_source
         self._rebuild_wait_seconds = rebuild_wait_seconds
         self._scripts = _Scripts(redis)
+
+    def use_holds_source(self, holds_source: HoldsSource) -> None:
+        """Ask another source for the holds a rebuild restores (tests route it in-process)."""
+        self._holds_source = holds_source
 
     # -- holds ------------------------------------------------------------------------
 
@@ -193,7 +233,9 @@ class SeatGate:
         reply = await self._run_rebuilt("hold", event_id, args)
         status = reply[0]
         if status == "held":
-            return HoldReply("held", list(reply[2:]), expires_at=_from_ms(reply[1]))
+            return HoldReply(
+                "held", list(reply[3:]), expires_at=_from_ms(reply[1]), event_version=reply[2]
+            )
         if status == "short":
             return HoldReply("short", available=int(reply[1]))
         return HoldReply(status, list(reply[1:]))
@@ -272,8 +314,11 @@ class SeatGate:
         row lock, which leaves an existing gate as it is and then returns False."""
         mode = "replace" if replace else "if_missing"
         args: list[Any] = [mode, *_layout_args(layout.seats_per_row, layout.capacity)]
+        args.append(len(layout.sold))
         for seat_id, token in layout.sold:
             args += [seat_id, token]
+        for hold in layout.holds:
+            args += [hold.token, int(hold.expires_at.timestamp() * 1000), ",".join(hold.seat_ids)]
         reply = await self._scripts.by_name["rebuild"](keys=gate_keys(event_id), args=args)
         return bool(reply[0] == "built")
 
@@ -320,13 +365,22 @@ class SeatGate:
     async def _rebuild(self, event_id: int) -> bool:
         async with self._layout_source(event_id) as layout:
             if layout is None:
+                return False  # no such event: nobody to ask about its holds
+        holds = await self._holds_source(event_id)
+        async with self._layout_source(event_id) as layout:
+            if layout is None:
                 return False
+            layout = dataclasses.replace(layout, holds=holds)
             if not await self.build(event_id, layout):
                 return True
         GATE_REBUILDS.inc()
         logger.warning(
             "seat gate rebuilt from PostgreSQL",
-            extra={"event_id": event_id, "sold_seats": len(layout.sold)},
+            extra={
+                "event_id": event_id,
+                "sold_seats": len(layout.sold),
+                "holds_restored": len(holds),
+            },
         )
         return True
 
@@ -346,7 +400,7 @@ class SeatGate:
             if not rebuild:
                 return None
             if not await self.ensure_loaded(event_id):
-                raise NotFound("event not found")
+                raise EventNotFound()
             reply = await script(keys=keys, args=args)
             if reply and reply[0] == _NOT_LOADED:
                 raise GateNotReady(event_id)

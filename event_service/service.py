@@ -38,9 +38,9 @@ from event_service.schemas import (
     OrganizerEvent,
 )
 from event_service.seat_gate import GateLayout, GateUnavailable, SeatGate
-from event_service.seats import TICKET_CLASSES
 from event_service.settings import EventSettings
 from ticketing_common.errors import BadRequest
+from ticketing_common.seats import TICKET_CLASSES
 from ticketing_common.security import Principal
 
 logger = logging.getLogger("event_service.service")
@@ -312,7 +312,9 @@ class EventService:
         await self._session.flush()
         capacity = _capacity(event)
         await self._gate.build(event.id, GateLayout(event.seats_per_row, capacity), replace=True)
-        await self._cache.invalidate(None)
+        # Also gives the event its first version (ids are never reused, but a test database
+        # may restart them, and a process may remember an older event of the same id).
+        await self._cache.invalidate(event.id)
         logger.info(
             "event created",
             extra={

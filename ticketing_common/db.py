@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
+import asyncpg
 from fastapi import Depends, Request
 from sqlalchemy import DateTime, MetaData, event
 from sqlalchemy.ext.asyncio import (
@@ -62,6 +63,32 @@ def create_engine(settings: ServiceSettings) -> AsyncEngine:
     )
 
 
+async def _keep_session_state(_: asyncpg.Connection) -> None:
+    """asyncpg's pool resets every connection it takes back with a second round trip
+    (``pg_advisory_unlock_all; CLOSE ALL; UNLISTEN *; RESET ALL``). The raw pool's users
+    change no session state (no SET, LISTEN, advisory lock or cursor), so there is
+    nothing to reset; asyncpg still ends any open transaction itself."""
+
+
+async def create_pg_pool(settings: ServiceSettings) -> asyncpg.Pool:
+    """A raw asyncpg pool for a hot path's statements (the ORM's engine serves the rest).
+
+    Its users must leave no session state behind (see :func:`_keep_session_state`).
+    """
+    pool: asyncpg.Pool = await asyncpg.create_pool(
+        host=settings.db_host,
+        port=settings.db_port,
+        user=settings.db_user,
+        password=settings.db_password,
+        database=settings.db_name,
+        min_size=1,
+        max_size=settings.db_pool_size,
+        max_inactive_connection_lifetime=300,
+        reset=_keep_session_state,
+    )
+    return pool
+
+
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
@@ -82,6 +109,18 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 # scope="function": commit (or roll back) before the response leaves, so a client never
 # sees 201 for a transaction that then failed to commit.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+async def release_connection(session: AsyncSession) -> None:
+    """End the session's transaction, committing what it did, so its pooled connection is
+    back in the pool before a call that leaves the process (another service, a payment
+    provider). The session opens a new transaction on its next statement.
+
+    Call it before every such call: a connection held across one waits on another
+    system's latency, and under an on-sale the pool runs dry behind it.
+    """
+    if session.in_transaction():
+        await session.commit()
 
 
 def on_commit(session: AsyncSession, action: Callable[[], None]) -> None:

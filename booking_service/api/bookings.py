@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response
 
-from booking_service import service
-from booking_service.api.deps import BookingId, EventId, EventsDep, SettingsDep
+from booking_service import create, service
+from booking_service.api.deps import BookingId, EventId, EventsDep, ResourcesDep
 from booking_service.models import Booking, BookingStatus
 from booking_service.schemas import (
     BookingCancelledOut,
@@ -50,22 +50,15 @@ def _bookings(items: list[Booking]) -> list[BookingOut]:
 async def create_booking(
     body: BookingCreate,
     principal: CurrentUser,
-    session: SessionDep,
-    events: EventsDep,
-    settings: SettingsDep,
+    resources: ResourcesDep,
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> BookingCreated:
     """Hold the seats and create a pending booking, priced by the server."""
-    outcome = await service.create_booking(
-        session, events, settings, principal, body, idempotency_key
-    )
+    outcome = await create.create_booking(resources, principal, body, idempotency_key)
     if outcome.replayed:
         response.headers[REPLAYED_HEADER] = "true"
-    return BookingCreated(
-        message="booking created; pay before it expires",
-        booking=BookingOut.model_validate(outcome.booking),
-    )
+    return BookingCreated(message="booking created; pay before it expires", booking=outcome.booking)
 
 
 @router.get("/user")
@@ -136,7 +129,7 @@ async def event_sales(
     status: SalesStatusFilter = BookingStatus.CONFIRMED,
 ) -> SalesList:
     """Bookings of one event, for its own organizer (or an admin)."""
-    await service.ensure_event_organizer(events, principal, event_id)
+    await service.ensure_event_organizer(session, events, principal, event_id)
     items, total = await service.list_bookings(
         session, limit=page.limit, offset=page.offset, status=status, event_id=event_id
     )

@@ -6,22 +6,21 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from booking_service.event_client import EventClient, event_client_of
-from booking_service.settings import BookingSettings
+from booking_service.resources import BookingResources, resources_of
+from ticketing_common.internal.clients import EventsApi
 from ticketing_common.pagination import DbId
 
 BookingId = DbId
 EventId = DbId
 
 
-async def app_settings(request: Request) -> BookingSettings:
-    settings: BookingSettings = request.app.state.settings
-    return settings
+async def get_resources(request: Request) -> BookingResources:
+    return resources_of(request.app)
 
 
-async def get_events(request: Request) -> EventClient:
-    return event_client_of(request.app)
+async def get_events(request: Request) -> EventsApi:
+    return resources_of(request.app).events
 
 
-SettingsDep = Annotated[BookingSettings, Depends(app_settings)]
-EventsDep = Annotated[EventClient, Depends(get_events)]
+ResourcesDep = Annotated[BookingResources, Depends(get_resources)]
+EventsDep = Annotated[EventsApi, Depends(get_events)]

@@ -1,19 +1,26 @@
-"""``/internal/bookings``: booking lookups for payment_service and notification_service."""
+"""``/internal/bookings``: booking lookups for payment_service and notification_service, and
+the live holds event_service restores when it rebuilds a seat gate."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
 from booking_service import service
-from booking_service.api.deps import BookingId
-from booking_service.schemas import InternalBookingOut
+from booking_service.api.deps import BookingId, EventId
 from ticketing_common.db import SessionDep
+from ticketing_common.internal.models import BookingView, LiveHolds
 from ticketing_common.security import ServiceCaller
 
 router = APIRouter(prefix="/internal/bookings", tags=["internal"], dependencies=[ServiceCaller])
 
 
+@router.get("/holds/{event_id}")
+async def live_holds(event_id: EventId, session: SessionDep) -> LiveHolds:
+    """Holds of the event's pending bookings that have not run out."""
+    return LiveHolds(event_id=event_id, holds=await service.live_holds(session, event_id))
+
+
 @router.get("/{booking_id}")
-async def get_booking(booking_id: BookingId, session: SessionDep) -> InternalBookingOut:
+async def get_booking(booking_id: BookingId, session: SessionDep) -> BookingView:
     booking = await service.get_booking(session, booking_id)
-    return InternalBookingOut.model_validate(booking)
+    return BookingView.model_validate(booking, from_attributes=True)

@@ -11,6 +11,7 @@ Nothing is truncated between tests: every test makes its own event and its own u
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import subprocess
 import time
@@ -30,11 +31,13 @@ from sqlalchemy import select
 
 from booking_service import service
 from booking_service.app import create_app
-from booking_service.event_client import event_client_of
+from booking_service.resources import resources_of
 from booking_service.settings import BookingSettings
 from event_service.app import create_app as create_event_app
+from event_service.app import pending_holds_of
 from event_service.settings import EventSettings
 from ticketing_common.http_client import InternalClient
+from ticketing_common.internal.clients import BookingsApi, EventsApi
 from ticketing_common.messaging.contracts import PaymentFailed, PaymentSucceeded
 from ticketing_common.messaging.schema import outbox_messages
 from ticketing_common.security import SERVICE_TOKEN_HEADER, issue_token
@@ -226,7 +229,7 @@ class Stack:
             }
         )
         async with self.app.state.sessionmaker() as session, session.begin():
-            return await service.settle_payment(session, event_client_of(self.app), payment)
+            return await service.settle_payment(session, resources_of(self.app).events, payment)
 
     async def fail(self, booking: dict[str, Any]) -> str:
         payment = PaymentFailed(
@@ -237,7 +240,7 @@ class Stack:
             reason="card declined",
         )
         async with self.app.state.sessionmaker() as session, session.begin():
-            return await service.fail_booking(session, event_client_of(self.app), payment)
+            return await service.fail_booking(session, resources_of(self.app).events, payment)
 
     async def outbox(self, routing_key: str, **payload_fields: Any) -> list[dict[str, Any]]:
         """Payloads booking_service wrote to its outbox under ``routing_key``, oldest first."""
@@ -261,8 +264,22 @@ async def stack(
     event_app = create_event_app(event_settings)
     booking_app = create_app(booking_settings)
     async with running_app(event_app) as events, running_app(booking_app) as client:
-        await booking_app.state.http.aclose()
-        booking_app.state.http = InternalClient(
-            booking_settings, transport=httpx.ASGITransport(app=event_app)
-        )
+        route_internal_calls(booking_app, httpx.ASGITransport(app=event_app))
+        route_internal_calls(event_app, httpx.ASGITransport(app=booking_app))
         yield Stack(booking_settings, booking_app, client, event_app, events)
+
+
+def route_internal_calls(app: FastAPI, transport: httpx.AsyncBaseTransport) -> InternalClient:
+    """Send the app's internal calls through ``transport`` (to the other in-process app)."""
+    settings = app.state.settings
+    http = InternalClient(settings, transport=transport)
+    app.state.http = http
+    if hasattr(app.state, "booking_resources"):
+        app.state.booking_resources = dataclasses.replace(
+            app.state.booking_resources, events=EventsApi.of(http, settings)
+        )
+    if hasattr(app.state, "event_resources"):
+        app.state.event_resources.gate.use_holds_source(
+            pending_holds_of(BookingsApi.of(http, settings))
+        )
+    return http

@@ -11,14 +11,14 @@ import httpx
 import pytest
 from sqlalchemy import func, select, update
 
-from booking_service.event_client import event_client_of
 from booking_service.idempotency import KeyUse, hold_token_for, request_fingerprint
 from booking_service.models import Booking, BookingIdempotencyKey, BookingSeat
+from booking_service.resources import resources_of
 from booking_service.schemas import BookingCreate
-from booking_service.tests.conftest import HOLD_TTL_SECONDS, Actor, Stack
+from booking_service.tests.conftest import HOLD_TTL_SECONDS, Actor, Stack, route_internal_calls
 from event_service.models import Event
 from ticketing_common.db import utcnow
-from ticketing_common.http_client import InternalClient
+from ticketing_common.internal.models import HoldRequest
 
 
 async def _count_bookings(stack: Stack, event_id: int) -> int:
@@ -380,8 +380,8 @@ async def test_retry_after_a_crash_between_hold_and_insert_finds_the_same_hold(
     )
     token = hold_token_for(buyer.user_id, KeyUse(key, 0, fingerprint))
     # The crashed attempt took the hold and died before inserting the booking.
-    await event_client_of(stack.app).hold_seats(
-        event_id, token, seat_ids=["vip-1-1"], ttl_seconds=HOLD_TTL_SECONDS
+    await resources_of(stack.app).events.hold(
+        event_id, HoldRequest(token=token, seat_ids=["vip-1-1"], ttl_seconds=HOLD_TTL_SECONDS)
     )
 
     retry = await stack.book(buyer, event_id, ["vip-1-1"], key=key)
@@ -404,7 +404,7 @@ async def test_booking_seat_rows_mirror_the_booking(stack: Stack) -> None:
     assert statuses == {"pending"}
 
 
-# The event a booking is priced from: a short-lived copy per process, never a stale price.
+# One hold, everything in it: a booking costs one call to event_service, never a stale price.
 
 
 class _CountingTransport(httpx.AsyncBaseTransport):
@@ -419,10 +419,9 @@ class _CountingTransport(httpx.AsyncBaseTransport):
         return await self.inner.handle_async_request(request)
 
 
-async def _count_internal_calls(stack: Stack) -> _CountingTransport:
-    await stack.app.state.http.aclose()
+def _count_internal_calls(stack: Stack) -> _CountingTransport:
     counting = _CountingTransport(httpx.ASGITransport(app=stack.event_app))
-    stack.app.state.http = InternalClient(stack.settings, transport=counting)
+    route_internal_calls(stack.app, counting)
     return counting
 
 
@@ -433,23 +432,41 @@ async def _update_event(stack: Stack, organizer: Actor, event_id: int, **fields:
     assert response.status_code == 200, response.text
 
 
-async def test_a_process_reads_an_event_once_for_many_bookings(stack: Stack) -> None:
+async def test_a_booking_is_one_call_to_event_service(stack: Stack) -> None:
     event_id = await stack.create_event()
-    calls = await _count_internal_calls(stack)
+    calls = _count_internal_calls(stack)
+    try:
+        for seat in ("vip-1-1", "vip-1-2", "vip-1-3"):
+            await stack.booked(stack.actor(), event_id, [seat])
+    finally:
+        route_internal_calls(stack.app, httpx.ASGITransport(app=stack.event_app))
 
-    for seat in ("vip-1-1", "vip-1-2", "vip-1-3"):
-        await stack.booked(stack.actor(), event_id, [seat])
+    assert calls.calls == [f"POST /internal/events/{event_id}/holds"] * 3
 
-    reads = [c for c in calls.calls if c == f"GET /internal/events/{event_id}"]
-    holds = [c for c in calls.calls if c == f"POST /internal/events/{event_id}/holds"]
-    assert (len(reads), len(holds)) == (1, 3)
+
+async def test_a_booking_stores_the_event_and_buyer_its_messages_carry(stack: Stack) -> None:
+    event_id = await stack.create_event(title="Tizita Night", location="Addis Ababa")
+    buyer = stack.actor()
+
+    booking = await stack.booked(buyer, event_id, ["vip-1-1", "normal-1-2"])
+
+    stored = await stack.booking(booking["id"])
+    assert (stored["event_title"], stored["venue"]) == ("Tizita Night", "Addis Ababa")
+    assert stored["event_starts_at"] is not None
+    assert stored["buyer_email"] == f"user-{buyer.user_id}@example.com"
+    [created] = await stack.outbox("booking_created", booking_id=booking["id"])
+    assert created["user_id"] == buyer.user_id
+    assert created["buyer_email"] == f"user-{buyer.user_id}@example.com"
+    assert created["total_amount"] == "350.00"
+    assert created["event_title"] == "Tizita Night"
+    assert [seat["seat_id"] for seat in created["seats"]] == ["normal-1-2", "vip-1-1"]
 
 
 async def test_a_price_change_prices_the_very_next_booking(stack: Stack) -> None:
     organizer = stack.actor("organizer")
     event_id = await stack.create_event(organizer)
     first = await stack.booked(stack.actor(), event_id, ["vip-1-1"])
-    assert first["total_amount"] == "250.00"  # the event is now in this process's copy
+    assert first["total_amount"] == "250.00"  # event_service now knows the event parsed
 
     await _update_event(stack, organizer, event_id, price_vip="300.00")
     second = await stack.booked(stack.actor(), event_id, ["vip-1-2"])
@@ -486,18 +503,12 @@ async def test_seats_added_to_an_event_can_be_booked_at_once(stack: Stack) -> No
     assert response.status_code == 201, response.text
 
 
-async def test_without_the_copy_every_booking_reads_the_event(stack: Stack) -> None:
-    state = stack.app.state
-    settings, cache = state.settings, getattr(state, "event_cache", None)
-    state.settings = settings.model_copy(update={"event_cache_seconds": 0})
-    state.event_cache = None
-    try:
-        event_id = await stack.create_event()
-        calls = await _count_internal_calls(stack)
+async def test_a_seat_in_the_hundred_thousandth_row_can_be_booked(stack: Stack) -> None:
+    """Seat-id rules are one definition (ticketing_common.seats) for both services."""
+    event_id = await stack.create_event(
+        seats_normal=100_000, seats_vip=0, seats_vvip=0, seats_per_row=1
+    )
 
-        for seat in ("vip-1-1", "vip-1-2"):
-            await stack.booked(stack.actor(), event_id, [seat])
-    finally:
-        state.settings, state.event_cache = settings, cache
+    response = await stack.book(stack.actor(), event_id, ["normal-100000-1"])
 
-    assert calls.calls.count(f"GET /internal/events/{event_id}") == 2
+    assert response.status_code == 201, response.text

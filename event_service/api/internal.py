@@ -8,12 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Response
 
 from event_service.api.deps import EventId, EventServiceDep, SeatHoldsDep
-from event_service.schemas import (
+from event_service.schemas import EventInternal
+from ticketing_common.internal.models import (
     HOLD_TOKEN_PATTERN,
     ConfirmOut,
     ConfirmRequest,
-    EventInternal,
-    HoldOut,
+    HoldGranted,
     HoldRequest,
 )
 from ticketing_common.security import ServiceCaller
@@ -28,8 +28,8 @@ async def get_event(event_id: EventId, events: EventServiceDep) -> EventInternal
     return await events.internal_event(event_id)
 
 
-@router.post("/{event_id}/holds", status_code=201, response_model=HoldOut)
-async def hold_seats(event_id: EventId, body: HoldRequest, holds: SeatHoldsDep) -> HoldOut:
+@router.post("/{event_id}/holds", status_code=201, response_model=HoldGranted)
+async def hold_seats(event_id: EventId, body: HoldRequest, holds: SeatHoldsDep) -> HoldGranted:
     """All-or-nothing hold; the same token and request again returns the same hold."""
     return await holds.hold_seats(event_id, body)
 

@@ -1,7 +1,9 @@
 -- Take an all-or-nothing hold for a token.
 -- ARGV: token, ttl_ms, fingerprint, mode ('seats' | 'count'), then
 --   seats: seat ids...        count: ticket_class, count
--- Replies: {'held', expiry_ms, seat...} | {'taken', seat...} | {'unknown', seat...}
+-- KEYS[10]: the event's cache version, read with the hold so the caller prices the seats
+--   from the very version of the event the hold was granted on.
+-- Replies: {'held', expiry_ms, version, seat...} | {'taken', seat...} | {'unknown', seat...}
 --   | {'short', available} | {'token_in_use'} | {'token_used'} | {'not_loaded'}
 if not is_loaded() then
   return {'not_loaded'}
@@ -15,7 +17,7 @@ local existing = redis.call('HGET', TOKENS, token)
 if existing then
   local held_fingerprint, expiry, held = parse_hold(existing)
   if held_fingerprint == fingerprint then
-    return reply_seats({'held', expiry}, held)
+    return reply_seats({'held', expiry, event_version()}, held)
   end
   return {'token_in_use'}
 end
@@ -60,4 +62,4 @@ local expiry = now + tonumber(ARGV[2])
 redis.call('ZADD', EXPIRIES, expiry, token)
 redis.call('HSET', TOKENS, token,
   fingerprint .. '|' .. string.format('%d', expiry) .. '|' .. table.concat(seats, ','))
-return reply_seats({'held', expiry}, seats)
+return reply_seats({'held', expiry, event_version()}, seats)

@@ -8,6 +8,7 @@
 -- KEYS[5] confirmed  hash  token -> "<seat,seat,...>" made sold by that token
 -- KEYS[6] sold       hash  seat id -> token that bought it
 -- KEYS[7..9] available zsets (normal, vip, vvip): free seat ids scored by index in class
+-- KEYS[10]   cache_version  string  bumped by every edit of the event (event_service/cache.py)
 --
 -- Counters are never stored: available = ZCARD, held and sold follow from the hashes.
 local LOADED, HOLDS, EXPIRIES, TOKENS, CONFIRMED, SOLD = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
@@ -17,6 +18,11 @@ local BATCH = 500
 
 local function is_loaded()
   return redis.call('EXISTS', LOADED) == 1
+end
+
+-- The event's edit version ('' before its first edit): prices are read at this version.
+local function event_version()
+  return redis.call('GET', KEYS[10]) or ''
 end
 
 local function now_ms()

@@ -3,6 +3,10 @@
 One schema per routing key; consumers validate the payload against it and a message
 that does not fit is dead-lettered instead of crashing the consumer. Amounts travel as
 decimal strings, never floats; timestamps as ISO-8601 UTC.
+
+Messages carry what their consumers need, so a consumer calls no other service for them.
+A contract only grows: a field added later is optional (``None`` in a message written
+before it existed, still waiting in a queue), and its consumer handles both versions.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
-TicketClass = Literal["normal", "vip", "vvip"]
+from ticketing_common.seats import TicketClass
 
 
 class Payload(BaseModel):
@@ -52,7 +56,28 @@ class BookedSeat(Payload):
     price: Decimal
 
 
+class BookingCreated(Payload):
+    """A pending booking: payment_service keeps its own record of what it may charge."""
+
+    booking_id: int
+    user_id: int
+    buyer_email: str | None = None
+    event_id: int
+    organizer_id: int
+    event_title: str
+    event_starts_at: datetime
+    venue: str
+    seats: list[BookedSeat] = Field(min_length=1)
+    total_amount: Decimal
+    currency: str
+    expires_at: datetime
+    created_at: datetime
+
+
 class BookingConfirmed(Payload):
+    """A paid booking. Since v2 it carries what the ticket and its email print (event
+    title, start, venue, the buyer's email); a v1 message has them ``None``."""
+
     booking_id: int
     user_id: int
     event_id: int
@@ -62,6 +87,11 @@ class BookingConfirmed(Payload):
     currency: str
     tx_ref: str | None = None
     confirmed_at: datetime
+    # v2
+    event_title: str | None = None
+    event_starts_at: datetime | None = None
+    venue: str | None = None
+    buyer_email: str | None = None
 
 
 class BookingCancelled(Payload):
@@ -75,6 +105,9 @@ class BookingCancelled(Payload):
     previous_status: Literal["pending", "confirmed"]
     reason: Literal["expired", "cancelled", "payment_failed"]
     refund_requested: bool = False
+    # v2: what the cancellation email prints, so notification_service asks nobody
+    event_title: str | None = None
+    buyer_email: str | None = None
 
 
 class PaymentSucceeded(Payload):
@@ -118,6 +151,7 @@ class PaymentRefunded(Payload):
 #: routing key -> payload schema. The first five keep the original system's names.
 CONTRACTS: dict[str, type[Payload]] = {
     "booking_confirmed": BookingConfirmed,
+    "booking_created": BookingCreated,
     "payment_success": PaymentSucceeded,
     "email_verification": EmailVerification,
     "password_reset": PasswordReset,

@@ -1,0 +1,203 @@
+"""Creating a booking (DESIGN §7.1): one hold call, one database round trip.
+
+The hold's answer carries everything the booking needs (each seat's class and price, the
+currency, the organizer, the event's title, venue, start and version), so booking_service
+keeps no copy of the event and makes no other call to event_service. The booking, its
+seats, its ``booking_created`` message and its Idempotency-Key are written by one
+statement (:mod:`booking_service.store`), atomic on its own. If anything after the hold
+fails, the hold is released at once; if the process dies in between, its TTL frees it.
+
+The rare paths (an Idempotency-Key replay, a seat PostgreSQL still sees in an active
+booking) open an ORM session of their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from booking_service import metrics
+from booking_service.errors import AmountMismatch, IdempotencyKeyReused
+from booking_service.idempotency import (
+    KeyUse,
+    find_key,
+    hold_token_for,
+    is_live,
+    refuse_reused_key,
+    request_fingerprint,
+)
+from booking_service.models import Booking, BookingSeat, BookingStatus
+from booking_service.resources import BookingResources, release_hold_quietly
+from booking_service.schemas import BookingCreate, BookingOut
+from booking_service.service import close_pending, locked_bookings
+from booking_service.settings import BookingSettings
+from booking_service.store import NewBooking, SeatTaken, TokenTaken, insert_booking
+from ticketing_common.db import utcnow
+from ticketing_common.errors import BadRequest, UpstreamError
+from ticketing_common.internal.errors import SeatsUnavailable
+from ticketing_common.internal.models import HoldGranted, HoldRequest
+from ticketing_common.security import Principal
+
+logger = logging.getLogger("booking_service.create")
+
+CENT = Decimal("0.01")
+
+
+@dataclass(frozen=True, slots=True)
+class CreateOutcome:
+    booking: BookingOut
+    #: True when an earlier request (same Idempotency-Key) already created it
+    replayed: bool
+
+
+async def create_booking(
+    resources: BookingResources,
+    principal: Principal,
+    body: BookingCreate,
+    idempotency_key: str | None,
+) -> CreateOutcome:
+    """Hold the seats, then record the pending booking; release the hold if that fails."""
+    settings = resources.settings
+    wanted = len(body.seats) if body.seats is not None else body.seat_count or 0
+    if wanted > settings.max_seats_per_booking:
+        raise BadRequest(f"at most {settings.max_seats_per_booking} seats per booking")
+    key_use = None
+    if idempotency_key is not None:
+        fingerprint = request_fingerprint(body)
+        earlier = await find_key(resources.pg, principal.user_id, idempotency_key)
+        if earlier is not None and is_live(earlier, settings.idempotency_key_ttl_seconds):
+            if earlier.request_fingerprint != fingerprint:
+                raise IdempotencyKeyReused()
+            return CreateOutcome(await _stored(resources, earlier.booking_id), replayed=True)
+        generation = earlier.generation + 1 if earlier is not None else 0
+        key_use = KeyUse(idempotency_key, generation, fingerprint)
+        token = hold_token_for(principal.user_id, key_use)
+    else:
+        token = str(uuid.uuid4())
+
+    try:
+        hold = await resources.events.hold(body.event_id, _hold_request(body, token, settings))
+    except SeatsUnavailable:
+        metrics.count("conflict")
+        raise
+    try:
+        _check_hold(hold, body)
+        outcome = await _store(resources, principal, hold, key_use)
+    except BaseException as exc:
+        if isinstance(exc, SeatsUnavailable):
+            metrics.count("conflict")
+        await asyncio.shield(release_hold_quietly(resources.events, hold.event_id, hold.token))
+        raise
+    if not outcome.replayed:
+        metrics.count("created")
+    return outcome
+
+
+def _hold_request(body: BookingCreate, token: str, settings: BookingSettings) -> HoldRequest:
+    ttl = settings.hold_ttl_seconds
+    if body.seats is not None:
+        return HoldRequest(token=token, seat_ids=body.seat_ids, ttl_seconds=ttl)
+    return HoldRequest(
+        token=token, ticket_class=body.ticket_class, count=body.seat_count, ttl_seconds=ttl
+    )
+
+
+def _check_hold(hold: HoldGranted, body: BookingCreate) -> None:
+    """The hold is what was asked for, and a client's total is the server's price."""
+    held = sorted(seat.seat_id for seat in hold.seats)
+    if body.seats is not None:
+        matches = held == body.seat_ids
+    else:
+        matches = len(held) == body.seat_count and all(
+            seat.ticket_class == body.ticket_class for seat in hold.seats
+        )
+    if not matches:
+        raise UpstreamError("event_service held other seats than the ones asked for")
+    total = hold.total.quantize(CENT)
+    if body.total_amount is not None and body.total_amount != total:
+        raise AmountMismatch(
+            "total_amount does not match the price of the seats",
+            details={"total_amount": str(total)},
+        )
+
+
+async def _store(
+    resources: BookingResources,
+    principal: Principal,
+    hold: HoldGranted,
+    key_use: KeyUse | None,
+) -> CreateOutcome:
+    """Insert the booking; sort out why if the database refuses it.
+
+    Refusals are rare: a concurrent retry of this very request (same hold token), a key
+    taken by a concurrent request, or seats PostgreSQL still sees in an active booking
+    whose hold the gate no longer has (lapsed, or lost with Redis).
+    """
+    new = NewBooking.from_hold(principal, hold)
+    for attempt in range(2):
+        try:
+            booking = await insert_booking(resources.pg, new, key_use)
+            return CreateOutcome(booking, replayed=False)
+        except TokenTaken:
+            twin = await _booking_with_token(resources, hold.token)
+            if twin is not None:
+                return CreateOutcome(twin, replayed=True)
+            raise SeatsUnavailable() from None
+        except SeatTaken:
+            if key_use is not None:
+                await refuse_reused_key(resources.pg, principal.user_id, key_use)
+            if attempt == 0 and await _expire_lapsed_holders(resources, hold):
+                continue
+            raise SeatsUnavailable() from None
+    raise SeatsUnavailable()
+
+
+async def _stored(resources: BookingResources, booking_id: int) -> BookingOut:
+    async with resources.sessionmaker() as session:
+        booking = await session.get(Booking, booking_id)
+        if booking is None:
+            raise UpstreamError("an idempotency key names a booking that does not exist")
+        return BookingOut.model_validate(booking)
+
+
+async def _booking_with_token(resources: BookingResources, token: str) -> BookingOut | None:
+    async with resources.sessionmaker() as session:
+        booking = await session.scalar(select(Booking).where(Booking.hold_token == token))
+        return None if booking is None else BookingOut.model_validate(booking)
+
+
+async def _expire_lapsed_holders(resources: BookingResources, hold: HoldGranted) -> int:
+    """Expire pending bookings on these seats whose hold ran out but the loop hasn't seen.
+
+    Committed on their own, so the expiries stand even if the retry is refused.
+    """
+    seat_ids: Sequence[str] = [seat.seat_id for seat in hold.seats]
+    holders = (
+        select(BookingSeat.booking_id)
+        .where(
+            BookingSeat.event_id == hold.event_id,
+            BookingSeat.seat_id.in_(seat_ids),
+            BookingSeat.status == BookingStatus.PENDING,
+        )
+        .scalar_subquery()
+    )
+    async with resources.sessionmaker() as session, session.begin():
+        lapsed = await locked_bookings(
+            session,
+            select(Booking).where(
+                Booking.id.in_(holders),
+                Booking.status == BookingStatus.PENDING,
+                Booking.expires_at <= utcnow(),
+            ),
+        )
+        for booking in lapsed:
+            await close_pending(
+                session, resources.events, booking, BookingStatus.EXPIRED, reason="expired"
+            )
+    return len(lapsed)
