@@ -31,7 +31,7 @@ def up(stack: Stack) -> None:
     infra.ensure_infrastructure(stack)
     migrate(stack)
     for service in SERVICES:
-        for replica in range(stack.replicas):
+        for replica in range(stack.replicas_of(service)):
             processes.start_service(stack, service, replica)
     processes.wait_ready(stack)
     gateway.start_or_reload(stack)
@@ -61,7 +61,7 @@ def down(stack: Stack) -> None:
 def status(stack: Stack) -> None:
     print(f"[{stack.name}] gateway      {stack.gateway_url}  (logs in {stack.log_dir})")
     for service in SERVICES:
-        for replica in range(stack.replicas):
+        for replica in range(stack.replicas_of(service)):
             pid = processes.running_pid(stack, service, replica)
             state = f"pid {pid}" if pid else "not running"
             url = stack.service_url(service, replica)

@@ -27,6 +27,8 @@ DATABASES: dict[str, str] = {
     "notification_service": "notification_db",
 }
 REPLICA_PORT_STEP = 100
+#: REPLICAS sets every service's count; <PREFIX>_REPLICAS (BOOKING_REPLICAS, ...) one's
+REPLICA_SETTINGS = {service: service.split("_")[0].upper() + "_REPLICAS" for service in SERVICES}
 TEST_SMTP_PORT = 12525
 
 
@@ -37,7 +39,10 @@ class Stack:
     db_suffix: str
     redis_db: int
     vhost: str
+    #: processes per service (uvicorn, one port each, balanced by the gateway), unless
+    #: ``replica_counts`` names a service's own count
     replicas: int = 1
+    replica_counts: dict[str, int] = field(default_factory=dict)
     rate_limit_rps: int = 10
     rate_limit_burst: int = 20
     cors_origin: str = "http://localhost:3000"
@@ -58,6 +63,9 @@ class Stack:
     @property
     def gateway_url(self) -> str:
         return f"http://127.0.0.1:{self.gateway_port}"
+
+    def replicas_of(self, service: str) -> int:
+        return max(1, self.replica_counts.get(service, self.replicas))
 
     def service_port(self, service: str, replica: int = 0) -> int:
         return SERVICES[service] + self.port_offset + replica * REPLICA_PORT_STEP
@@ -100,13 +108,27 @@ class Stack:
         # Kubernetes the Service in front of the pods balances them instead.
         for other in SERVICES:
             key = other.split("_")[0].upper() + "_SERVICE_URL"
-            env[key] = self.service_url(other, replica % max(1, self.replicas))
+            env[key] = self.service_url(other, replica % self.replicas_of(other))
         env.update(self.extra_env)
         return env
 
 
+def replica_counts_from_env() -> dict[str, int]:
+    """Each service's own process count where its ``<PREFIX>_REPLICAS`` is set: one busy
+    service can use every core of a bigger machine while the others keep one."""
+    counts = {}
+    for service, name in REPLICA_SETTINGS.items():
+        value = os.environ.get(name)
+        if value:
+            counts[service] = int(value)
+            if not 1 <= counts[service] <= 32:
+                raise ValueError(f"{name} must be between 1 and 32, not {value}")
+    return counts
+
+
 def stack_named(name: str, replicas: int | None = None) -> Stack:
     replicas = replicas or int(os.environ.get("REPLICAS", "1"))
+    counts = replica_counts_from_env()
     if name == "dev":
         return Stack(
             "dev",
@@ -115,6 +137,7 @@ def stack_named(name: str, replicas: int | None = None) -> Stack:
             redis_db=0,
             vhost="/",
             replicas=replicas,
+            replica_counts=counts,
             rate_limit_rps=int(os.environ.get("RATE_LIMIT_RPS", "10")),
             rate_limit_burst=int(os.environ.get("RATE_LIMIT_BURST", "20")),
         )
@@ -126,6 +149,7 @@ def stack_named(name: str, replicas: int | None = None) -> Stack:
             redis_db=1,
             vhost="ticketing_test",
             replicas=replicas,
+            replica_counts=counts,
             extra_env={
                 # The tests run a real SMTP server (aiosmtpd) here and read what arrives.
                 "SMTP_HOST": "127.0.0.1",

@@ -46,7 +46,9 @@ def template_values(stack: Stack, upstreams: dict[str, list[str]]) -> dict[str, 
 
 def local_upstreams(stack: Stack) -> dict[str, list[str]]:
     return {
-        service: [f"127.0.0.1:{stack.service_port(service, r)}" for r in range(stack.replicas)]
+        service: [
+            f"127.0.0.1:{stack.service_port(service, r)}" for r in range(stack.replicas_of(service))
+        ]
         for service in SERVICES
     }
 

@@ -129,7 +129,7 @@ def stop_service(stack: Stack, service: str, replica: int) -> bool:
 
 def wait_ready(stack: Stack, timeout: float = 90.0) -> None:
     """Poll every replica's /readyz until all answer 200; on timeout show the log tail."""
-    pending = {(s, r) for s in SERVICES for r in range(stack.replicas)}
+    pending = {(s, r) for s in SERVICES for r in range(stack.replicas_of(s))}
     deadline = time.monotonic() + timeout
     last: dict[tuple[str, int], str] = {}
     with httpx.Client(timeout=3.0) as client:

@@ -169,6 +169,21 @@ def test_every_service_runs_its_own_app_on_its_own_port_from_the_one_image(
         assert _published(service) == {}, f"{name} is reached through the gateway only"
 
 
+def test_each_service_runs_as_many_replicas_as_its_setting_asks(tmp_path: Path) -> None:
+    """<PREFIX>_REPLICAS: one busy service can use every core of a bigger machine."""
+    env_file = tmp_path / ".env"
+    env_file.write_text("BOOKING_REPLICAS=4\nEVENT_REPLICAS=2\n")
+    services = compose_config(env_file)["services"]
+    replicas = {name: services[name].get("deploy", {}).get("replicas") for name in SERVICES}
+    assert replicas == {
+        "auth_service": 1,
+        "booking_service": 4,
+        "event_service": 2,
+        "payment_service": 1,
+        "notification_service": 1,
+    }
+
+
 def test_services_start_after_their_dependencies_are_healthy_and_migrated(
     services: dict[str, dict[str, Any]],
 ) -> None:
@@ -278,7 +293,12 @@ def test_prometheus_scrapes_the_compose_services_at_their_ports(
     command = services["prometheus"]["command"]
     assert "--config.file=/etc/prometheus/prometheus.yml" in command
     for job in prometheus["scrape_configs"]:
-        for target in (t for sc in job["static_configs"] for t in sc["targets"]):
+        targets = [t for sc in job.get("static_configs", ()) for t in sc["targets"]]
+        targets += [
+            f"{name}:{sd['port']}" for sd in job.get("dns_sd_configs", ()) for name in sd["names"]
+        ]
+        assert targets, f"job {job['job_name']} scrapes nothing"
+        for target in targets:
             host, port = target.split(":")
             if job["job_name"] == "prometheus":
                 assert (host, port) == ("localhost", "9090")

@@ -243,14 +243,15 @@ def test_each_alert_fires_on_its_failure_and_not_on_healthy_series() -> None:
     assert tested == {rule["alert"] for rule in alert_rules()}, "every alert has a unit test"
 
 
-def test_prometheus_scrapes_every_service_and_itself_every_five_seconds() -> None:
+def test_prometheus_scrapes_every_replica_of_every_service_every_five_seconds() -> None:
     config = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
     assert config["global"]["scrape_interval"] == "5s"
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
     assert set(jobs) == {"prometheus", *SERVICES}
     for service, port in SERVICES.items():
-        targets = [t for sc in jobs[service]["static_configs"] for t in sc["targets"]]
-        assert targets == [f"{service}:{port}"]
+        # Every replica docker-compose runs (<PREFIX>_REPLICAS), found through its DNS.
+        [discovery] = jobs[service]["dns_sd_configs"]
+        assert (discovery["names"], discovery["type"], discovery["port"]) == ([service], "A", port)
         assert jobs[service].get("metrics_path", "/metrics") == "/metrics"
 
 
@@ -316,6 +317,7 @@ def render_test_config(port: int) -> dict[str, Any]:
         name = job["job_name"]
         own_port = port if name == "prometheus" else TEST_STACK.service_port(name)
         target = f"127.0.0.1:{own_port}"
+        job.pop("dns_sd_configs", None)
         job["static_configs"] = [{"targets": [target]}]
     # A target nobody answers, so the availability alerts can be seen going pending.
     config["scrape_configs"].append(
