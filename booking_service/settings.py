@@ -19,10 +19,6 @@ class BookingSettings(ServiceSettings):
     idempotency_key_ttl_seconds: int = Field(24 * 3600, alias="IDEMPOTENCY_KEY_TTL_SECONDS", ge=1)
     expiry_interval_seconds: float = Field(1.0, alias="BOOKING_EXPIRY_INTERVAL_SECONDS", gt=0)
     expiry_batch_size: int = Field(100, alias="BOOKING_EXPIRY_BATCH_SIZE", ge=1, le=1000)
-    #: how long a process reuses an event it read from event_service (prices, layout,
-    #: date); every hold reports the event's version, and a booking priced from an older
-    #: copy reads the event again before it is stored. 0 reads it for every booking.
-    event_cache_seconds: float = Field(5.0, alias="BOOKING_EVENT_CACHE_SECONDS", ge=0, le=300)
 
 
 @lru_cache

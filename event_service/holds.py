@@ -32,7 +32,7 @@ from event_service.metrics import HOLD_CONFIRMS, SEAT_HOLDS
 from event_service.models import Event, ReleasedBooking, SoldSeat
 from event_service.schemas import EventRecord
 from event_service.seat_gate import HoldReply
-from event_service.service import EventResources, EventService
+from event_service.service import EventResources, EventService, event_record
 from ticketing_common.db import utcnow
 from ticketing_common.errors import BadRequest
 from ticketing_common.internal.models import HeldSeat, HoldGranted, HoldRequest
@@ -80,89 +80,89 @@ def _check_layout(record: EventRecord, seat_ids: Sequence[str]) -> None:
         raise UnknownSeats.of(unknown, record.id)
 
 
+async def hold_seats(resources: EventResources, event_id: int, request: HoldRequest) -> HoldGranted:
+    """Take the hold, then price it from the event as it was when the gate granted it.
+
+    One Redis round trip in the common case: the hold script also reads the event's
+    edit version, and this process keeps the event parsed at that version. A hold on
+    an event that turns out to have started is given back at once.
+    """
+    ttl = request.ttl_seconds or resources.settings.hold_ttl_seconds
+    if ttl > resources.settings.max_hold_ttl_seconds:
+        raise BadRequest(f"ttl_seconds is at most {resources.settings.max_hold_ttl_seconds}")
+    if request.wanted > resources.settings.max_seats_per_hold:
+        raise BadRequest(f"at most {resources.settings.max_seats_per_hold} seats per hold")
+    if request.seat_ids is not None and not _well_formed(request.seat_ids):
+        # Name every seat that isn't in the event, malformed or outside its layout.
+        _check_layout(await event_record(resources, event_id), request.seat_ids)
+    reply = await resources.gate.hold(
+        event_id,
+        token=request.token,
+        ttl_ms=ttl * 1000,
+        fingerprint=request.fingerprint(),
+        seat_ids=request.seat_ids or (),
+        ticket_class=request.ticket_class,
+        count=request.count or 0,
+    )
+    _refuse(event_id, request, reply)
+    record = resources.cache.at_version(event_id, reply.event_version)
+    if record is None:
+        record = await event_record(resources, event_id)
+    if record.date <= utcnow():
+        await resources.gate.release(event_id, request.token)
+        raise EventStarted()
+    SEAT_HOLDS.labels("held").inc()
+    assert reply.expires_at is not None
+    return HoldGranted(
+        token=request.token,
+        event_id=record.id,
+        expires_at=reply.expires_at,
+        seats=[_held_seat(record, seat) for seat in _seats(reply.seat_ids)],
+        currency=record.currency,
+        organizer_id=record.organizer_id,
+        event_title=record.title,
+        venue=record.location,
+        event_starts_at=record.date,
+        event_updated_at=record.updated_at,
+    )
+
+
+def _refuse(event_id: int, request: HoldRequest, reply: HoldReply) -> None:
+    """Raise the error a refused hold answers with (nothing if it was granted)."""
+    if reply.status == "held":
+        return
+    if reply.status == "taken":
+        SEAT_HOLDS.labels("conflict").inc()
+        raise SeatsUnavailable(
+            "some seats are already held or sold: " + ", ".join(reply.seat_ids[:20]),
+            details={"seat_ids": reply.seat_ids},
+        )
+    if reply.status == "short":
+        SEAT_HOLDS.labels("conflict").inc()
+        raise SeatsUnavailable(
+            f"only {reply.available} {request.ticket_class} seats are available",
+            details={
+                "seat_ids": [],
+                "ticket_class": request.ticket_class,
+                "requested": request.count,
+                "available": reply.available,
+            },
+        )
+    if reply.status == "unknown":
+        SEAT_HOLDS.labels("unknown_seats").inc()
+        raise UnknownSeats.of(reply.seat_ids, event_id)
+    SEAT_HOLDS.labels("token_conflict").inc()
+    if reply.status == "token_used":
+        raise HoldTokenInUse("this hold token has already been confirmed")
+    raise HoldTokenInUse("this hold token already holds other seats")
+
+
 class SeatHolds:
     def __init__(self, session: AsyncSession, resources: EventResources) -> None:
         self._session = session
         self._gate = resources.gate
-        self._cache = resources.cache
         self._settings = resources.settings
         self._events = EventService(session, resources)
-
-    async def hold_seats(self, event_id: int, request: HoldRequest) -> HoldGranted:
-        """Take the hold, then price it from the event as it was when the gate granted it.
-
-        One Redis round trip in the common case: the hold script also reads the event's
-        edit version, and this process keeps the event parsed at that version. A hold on
-        an event that turns out to have started is given back at once.
-        """
-        ttl = request.ttl_seconds or self._settings.hold_ttl_seconds
-        if ttl > self._settings.max_hold_ttl_seconds:
-            raise BadRequest(f"ttl_seconds is at most {self._settings.max_hold_ttl_seconds}")
-        if request.wanted > self._settings.max_seats_per_hold:
-            raise BadRequest(f"at most {self._settings.max_seats_per_hold} seats per hold")
-        if request.seat_ids is not None and not _well_formed(request.seat_ids):
-            # Name every seat that isn't in the event, malformed or outside its layout.
-            _check_layout(await self._events.record(event_id), request.seat_ids)
-        reply = await self._gate.hold(
-            event_id,
-            token=request.token,
-            ttl_ms=ttl * 1000,
-            fingerprint=request.fingerprint(),
-            seat_ids=request.seat_ids or (),
-            ticket_class=request.ticket_class,
-            count=request.count or 0,
-        )
-        self._refuse(event_id, request, reply)
-        record = self._cache.at_version(event_id, reply.event_version)
-        if record is None:
-            record = await self._events.record(event_id)
-        if record.date <= utcnow():
-            await self._gate.release(event_id, request.token)
-            raise EventStarted()
-        SEAT_HOLDS.labels("held").inc()
-        assert reply.expires_at is not None
-        return HoldGranted(
-            token=request.token,
-            event_id=record.id,
-            expires_at=reply.expires_at,
-            seats=[_held_seat(record, seat) for seat in _seats(reply.seat_ids)],
-            currency=record.currency,
-            organizer_id=record.organizer_id,
-            event_title=record.title,
-            venue=record.location,
-            event_starts_at=record.date,
-            event_updated_at=record.updated_at,
-        )
-
-    @staticmethod
-    def _refuse(event_id: int, request: HoldRequest, reply: HoldReply) -> None:
-        """Raise the error a refused hold answers with (nothing if it was granted)."""
-        if reply.status == "held":
-            return
-        if reply.status == "taken":
-            SEAT_HOLDS.labels("conflict").inc()
-            raise SeatsUnavailable(
-                "some seats are already held or sold: " + ", ".join(reply.seat_ids[:20]),
-                details={"seat_ids": reply.seat_ids},
-            )
-        if reply.status == "short":
-            SEAT_HOLDS.labels("conflict").inc()
-            raise SeatsUnavailable(
-                f"only {reply.available} {request.ticket_class} seats are available",
-                details={
-                    "seat_ids": [],
-                    "ticket_class": request.ticket_class,
-                    "requested": request.count,
-                    "available": reply.available,
-                },
-            )
-        if reply.status == "unknown":
-            SEAT_HOLDS.labels("unknown_seats").inc()
-            raise UnknownSeats.of(reply.seat_ids, event_id)
-        SEAT_HOLDS.labels("token_conflict").inc()
-        if reply.status == "token_used":
-            raise HoldTokenInUse("this hold token has already been confirmed")
-        raise HoldTokenInUse("this hold token already holds other seats")
 
     async def release_hold(self, event_id: int, token: str) -> int:
         """Give back what ``token`` holds (idempotent); returns the seats released."""

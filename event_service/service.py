@@ -130,8 +130,24 @@ class EventResources:
     sessionmaker: async_sessionmaker[AsyncSession]
 
 
+async def event_record(resources: EventResources, event_id: int) -> EventRecord:
+    """The event (cached); 404 if there is none. Needs no session of the caller's: a cache
+    load runs in a session of its own, and concurrent misses share one load."""
+
+    async def load() -> EventRecord | None:
+        async with resources.sessionmaker() as session:
+            event = await session.get(Event, event_id)
+            return None if event is None else EventRecord.model_validate(event)
+
+    record = await resources.cache.event(event_id, load)
+    if record is None:
+        raise EventNotFound()
+    return record
+
+
 class EventService:
     def __init__(self, session: AsyncSession, resources: EventResources) -> None:
+        self._resources = resources
         self._session = session
         self._gate = resources.gate
         self._cache = resources.cache
@@ -141,10 +157,7 @@ class EventService:
     # -- reads ------------------------------------------------------------------------
 
     async def record(self, event_id: int) -> EventRecord:
-        record = await self._cache.event(event_id, lambda: self._load_record(event_id))
-        if record is None:
-            raise EventNotFound()
-        return record
+        return await event_record(self._resources, event_id)
 
     async def public_event(self, event_id: int) -> EventPublic:
         record = await self.record(event_id)
@@ -224,13 +237,6 @@ class EventService:
                 "seats": seats,
             }
         )
-
-    # Cache loads run in a session of their own: concurrent misses share one load.
-
-    async def _load_record(self, event_id: int) -> EventRecord | None:
-        async with self._sessionmaker() as session:
-            event = await session.get(Event, event_id)
-            return None if event is None else EventRecord.model_validate(event)
 
     async def _query_events(
         self, conditions: list[ColumnElement[bool]], filters: EventFilters

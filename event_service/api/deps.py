@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Path, Request
 
 from event_service.holds import SeatHolds
-from event_service.service import EventService
+from event_service.service import EventResources, EventService
 from ticketing_common.db import SessionDep
 from ticketing_common.pagination import MAX_ID
 
@@ -26,3 +26,12 @@ async def get_seat_holds(request: Request, session: SessionDep) -> SeatHolds:
 
 
 SeatHoldsDep = Annotated[SeatHolds, Depends(get_seat_holds)]
+
+
+async def get_resources(request: Request) -> EventResources:
+    resources: EventResources = request.app.state.event_resources
+    return resources
+
+
+#: for routes that need no session of their own (the hold: one Redis script)
+ResourcesDep = Annotated[EventResources, Depends(get_resources)]

@@ -7,7 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Response
 
-from event_service.api.deps import EventId, EventServiceDep, SeatHoldsDep
+from event_service import holds
+from event_service.api.deps import EventId, EventServiceDep, ResourcesDep, SeatHoldsDep
 from event_service.schemas import EventInternal
 from ticketing_common.internal.models import (
     HOLD_TOKEN_PATTERN,
@@ -29,9 +30,9 @@ async def get_event(event_id: EventId, events: EventServiceDep) -> EventInternal
 
 
 @router.post("/{event_id}/holds", status_code=201, response_model=HoldGranted)
-async def hold_seats(event_id: EventId, body: HoldRequest, holds: SeatHoldsDep) -> HoldGranted:
+async def hold_seats(event_id: EventId, body: HoldRequest, resources: ResourcesDep) -> HoldGranted:
     """All-or-nothing hold; the same token and request again returns the same hold."""
-    return await holds.hold_seats(event_id, body)
+    return await holds.hold_seats(resources, event_id, body)
 
 
 @router.delete("/{event_id}/holds/{token}", status_code=204)

@@ -32,6 +32,8 @@ class MessagingSettings(BaseSettings):
     relay_batch_size: int = Field(100, ge=1)
     #: the relay wakes on NOTIFY at commit; it also polls this often in case one is missed
     relay_poll_interval: float = Field(1.0, gt=0)
+    #: after a wake-up the relay waits this long, so a burst of commits goes out in one pass
+    relay_linger: float = Field(0.005, ge=0, le=1)
     #: longest wait for a publisher confirm
     publish_timeout: float = Field(10.0, gt=0)
     #: published outbox rows are deleted after this many seconds (default 7 days)

@@ -110,6 +110,7 @@ class OutboxRelay:
         self._listening = False
         self._tasks: list[asyncio.Task[None]] = []
         self._next_purge = 0.0
+        self._next_backlog_refresh = 0.0
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -193,7 +194,8 @@ class OutboxRelay:
                 if len(claimed) < self.config.relay_batch_size:
                     break
         finally:
-            await self._refresh_backlog()
+            if time.monotonic() >= self._next_backlog_refresh:
+                await self._refresh_backlog()
         return total
 
     async def _claim(self, conn: AsyncConnection) -> list[_Claimed]:
@@ -244,6 +246,8 @@ class OutboxRelay:
             )
 
     async def _refresh_backlog(self) -> None:
+        """Set the backlog gauges; at most once a second (it is a count over the outbox)."""
+        self._next_backlog_refresh = time.monotonic() + 1.0
         try:
             async with self.engine.connect() as conn:
                 count, age = (
@@ -304,6 +308,10 @@ class OutboxRelay:
             backoff = _BACKOFF_MIN
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), self.config.relay_poll_interval)
+                # Woken by a commit: under an on-sale every booking commits one, so linger a
+                # moment and publish the burst in one pass (one claim, one mark) instead of
+                # a pass per message.
+                await asyncio.sleep(self.config.relay_linger)
 
     async def _purge_if_due(self) -> None:
         now = time.monotonic()
