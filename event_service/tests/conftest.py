@@ -26,6 +26,7 @@ from fastapi import FastAPI
 
 from event_service.app import create_app
 from event_service.models import Base
+from event_service.seat_gate import RestoredHold
 from event_service.settings import EventSettings
 from ticketing_common.messaging import MESSAGING_TABLES
 from ticketing_common.security import SERVICE_TOKEN_HEADER, issue_token
@@ -294,9 +295,16 @@ async def gate_service(
         yield service
 
 
+async def no_pending_bookings(_: int) -> list[RestoredHold]:
+    """booking_service is not part of this suite: a rebuild finds no pending bookings (its
+    own tests rebuild against the real booking_service)."""
+    return []
+
+
 async def reset(service: Service) -> None:
     await truncate_all(service.settings, Base.metadata, extra_tables=MESSAGING_TABLES)
     await service.redis.flushall()
+    service.app.state.event_resources.gate.use_holds_source(no_pending_bookings)
 
 
 @pytest.fixture

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 from prometheus_client import REGISTRY
 
-from event_service.seat_gate import GateLayout
+from event_service.seat_gate import GateLayout, RestoredHold
 from event_service.tests.conftest import Service
 
 
@@ -102,3 +103,38 @@ async def test_a_late_rebuild_never_wipes_a_gate_built_meanwhile(gate: Service) 
 
     assert rebuilt is False
     assert (await gate.seat_statuses(event["id"]))["vip-1-1"] == "held"
+
+
+async def test_a_rebuild_restores_live_holds_but_not_lapsed_ones_or_sold_seats(
+    gate: Service,
+) -> None:
+    """The holds booking_db knows come back with their own expiry; a sale outranks a hold."""
+    event = await gate.create_event()
+    await _sell(gate, event["id"], "bought", 1, seat_ids=["vip-1-3"])
+    now = datetime.now(UTC)
+    restored = [
+        RestoredHold("paying", ["vip-1-1", "vip-1-2"], now + timedelta(minutes=10)),
+        RestoredHold("lapsed", ["vip-1-4"], now - timedelta(seconds=1)),
+        RestoredHold("overlapping", ["vip-1-3", "vip-1-5"], now + timedelta(minutes=10)),
+    ]
+    seat_gate = gate.app.state.event_resources.gate
+
+    async def source(event_id: int) -> list[RestoredHold]:
+        return restored if event_id == event["id"] else []
+
+    seat_gate.use_holds_source(source)
+    await gate.redis.flushall()
+
+    statuses = await gate.seat_statuses(event["id"])
+    assert [statuses[f"vip-1-{n}"] for n in range(1, 6)] == [
+        "held",
+        "held",
+        "sold",
+        "available",
+        "held",
+    ]
+    # The restored hold is the same hold: its token confirms it, another token can't take it.
+    assert (await gate.hold(event["id"], token="other", seat_ids=["vip-1-2"])).status_code == 409
+    confirmed = await gate.confirm(event["id"], "paying", booking_id=2)
+    assert confirmed.status_code == 200, confirmed.text
+    assert sorted(s["seat_id"] for s in confirmed.json()["seats"]) == ["vip-1-1", "vip-1-2"]
