@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import httpx
@@ -14,11 +15,12 @@ from starlette.types import Message
 
 from ticketing_common.app import create_service_app
 from ticketing_common.db import SessionDep
-from ticketing_common.errors import Conflict
+from ticketing_common.errors import Conflict, Unauthorized
 from ticketing_common.security import (
     AdminUser,
     CurrentUser,
     ServiceCaller,
+    decode_token,
     issue_token,
 )
 from ticketing_common.settings import ServiceSettings
@@ -199,6 +201,26 @@ async def test_bad_tokens_are_401(client: httpx.AsyncClient, token: str):
     assert response.status_code == 401
     assert "error" in response.json()
     assert response.headers["www-authenticate"] == "Bearer"
+
+
+async def test_a_token_that_expires_after_it_was_verified_is_refused(
+    client: httpx.AsyncClient,
+):
+    """Verified tokens are remembered for speed, but never past their expiry."""
+    token = access_token("user", 7, ttl=timedelta(seconds=2))
+    assert (await client.get("/me", headers=bearer(token))).status_code == 200
+
+    await asyncio.sleep(2.1)
+
+    assert (await client.get("/me", headers=bearer(token))).status_code == 401
+
+
+def test_a_remembered_token_is_not_accepted_under_another_secret():
+    token = access_token("user", 7)
+    decode_token(token, secret=SETTINGS.jwt_secret, expected_type="access")
+
+    with pytest.raises(Unauthorized):
+        decode_token(token, secret="another-secret-another-secret-12345", expected_type="access")
 
 
 async def test_missing_token_is_401(client: httpx.AsyncClient):
