@@ -6,6 +6,9 @@ from typing import Any
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from ticketing_common.settings import ServiceSettings
 
@@ -30,6 +33,8 @@ def create_redis(settings: ServiceSettings) -> Any:
             port=int(port or 6379),
             decode_responses=True,
             max_connections=CLUSTER_MAX_CONNECTIONS_PER_NODE,
+            retry=reconnect_once(),
+            retry_on_error=[RedisConnectionError],
         )
     pool = BlockingConnectionPool(
         host=host,
@@ -41,5 +46,18 @@ def create_redis(settings: ServiceSettings) -> Any:
         socket_timeout=5,
         socket_connect_timeout=2,
         health_check_interval=30,
+        retry=reconnect_once(),
+        retry_on_error=[RedisConnectionError],
     )
     return Redis.from_pool(pool)
+
+
+def reconnect_once() -> Retry:
+    """A command that meets a connection Redis closed (a restart, a failover) runs once
+    more on a fresh one instead of failing its request.
+
+    Safe for what the services send: reads, the seat gate's scripts (keyed by hold token,
+    so a repeat is the same decision), cache writes and deletes; a counter bumped twice in
+    such a rare moment only makes a rate limit a little stricter.
+    """
+    return Retry(ExponentialBackoff(cap=0.2, base=0.02), retries=2)
