@@ -1,6 +1,11 @@
-"""``python -m bench [--quick] [--output PATH] [--keep-stack]`` (``scripts/bench`` runs it).
+"""``python -m bench [--quick] [--only ROW] [--output PATH] [--keep-stack]``.
 
-Exit status: 0 when the run measured every row and nothing was sold twice, lost or
+``scripts/bench`` runs it. ``--only bookings`` measures row 2 with its baselines (pgbench,
+redis-benchmark) on a fresh stack and prints the figures, for comparing a change before
+and after; ``--only flash`` does the same for the flash sale. A subset run writes its
+report under ``.run/bench/``, never docs/.
+
+Exit status: 0 when the run measured its rows and nothing was sold twice, lost or
 oversold (missed performance targets are reported, not failed); 1 when the run broke
 off; 2 when the flash sale's read-back found a correctness violation.
 """
@@ -15,7 +20,7 @@ from pathlib import Path
 
 from bench.report import console_table, render, replace_generated_block, scaling_block
 from bench.results import RunResults
-from bench.run import FULL, QUICK, run
+from bench.run import FULL, QUICK, SUBSETS, run, subset_plan
 from devstack.config import ROOT
 
 DEFAULT_OUTPUT = ROOT / "docs" / "BENCHMARKS.md"
@@ -32,6 +37,14 @@ def update_scaling_doc(results: RunResults, path: Path) -> None:
     path.write_text(replace_generated_block(path.read_text(), scaling_block(results)))
 
 
+def default_output(only: list[str], *, quick: bool) -> Path:
+    """docs/BENCHMARKS.md for a full run only; quick and subset reports stay in .run/."""
+    if only:
+        suffix = "-quick" if quick else ""
+        return QUICK_OUTPUT.with_name(f"BENCHMARKS-{'-'.join(only)}{suffix}.md")
+    return QUICK_OUTPUT if quick else DEFAULT_OUTPUT
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__)
     parser.add_argument(
@@ -45,14 +58,25 @@ def main(argv: list[str] | None = None) -> int:
         f"{QUICK_OUTPUT.relative_to(ROOT)} with --quick)",
     )
     parser.add_argument(
+        "--only",
+        action="append",
+        choices=SUBSETS,
+        default=[],
+        help="measure only this row (repeatable): bookings = row 2 and its baselines "
+        "(~2 min; ~1.5 min with --quick), flash = the flash sale",
+    )
+    parser.add_argument(
         "--keep-stack", action="store_true", help="leave the bench stack running afterwards"
     )
     args = parser.parse_args(argv)
+    only: list[str] = sorted(set(args.only))
     plan = QUICK if args.quick else FULL
-    output: Path = args.output or (QUICK_OUTPUT if args.quick else DEFAULT_OUTPUT)
+    if only:
+        plan = subset_plan(plan, only)
+    output: Path = args.output or default_output(only, quick=args.quick)
     command = " ".join(["scripts/bench", *map(shlex.quote, sys.argv[1:] if argv is None else argv)])
     try:
-        results = run(plan, keep_stack=args.keep_stack, command=command)
+        results = run(plan, only=only, keep_stack=args.keep_stack, command=command)
     except Exception:
         traceback.print_exc()
         print("benchmark run broke off; no report written", file=sys.stderr)
@@ -61,13 +85,15 @@ def main(argv: list[str] | None = None) -> int:
     output.write_text(render(results))
     print(console_table(results))
     print(f"\nreport: {output}")
-    if not args.quick and output.resolve() == DEFAULT_OUTPUT.resolve():
+    if not args.quick and not only and output.resolve() == DEFAULT_OUTPUT.resolve():
         try:
             update_scaling_doc(results, SCALING_DOC)
         except ValueError as exc:
             print(f"{SCALING_DOC} not updated: {exc}", file=sys.stderr)
             return 1
         print(f"scaling figures: {SCALING_DOC}")
+    if only and "flash" not in only:
+        return 0
     flash = results.flash
     if flash is None or not flash.correct:
         print("FLASH SALE CORRECTNESS VIOLATION (see the report)", file=sys.stderr)

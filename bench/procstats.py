@@ -1,7 +1,7 @@
 """Memory and CPU of the processes that make up the system, sampled while a row runs.
 
-Read from ``/proc``: resident memory (peak over the window) and CPU time, as a share of
-one core, per service process and per group of helpers (the gateway's nginx workers,
+Read from ``/proc``: resident memory (peak over the window) and CPU time, in seconds and
+as a share of one core, per service process and per group of helpers (the gateway's nginx workers,
 PostgreSQL backends, Redis, RabbitMQ, k6), plus the whole machine's busy share, so a
 report can say which process was the bottleneck on these two cores.
 """
@@ -81,6 +81,11 @@ class ProcessFigures:
     #: CPU ticks per process of the group, so replicas of one service can be told apart.
     pid_ticks: dict[int, int] = field(default_factory=dict)
     _last: dict[int, int] = field(default_factory=dict, repr=False)
+
+    @property
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the group used over the window."""
+        return self.cpu_ticks / CLOCK_TICKS
 
     def cpu_percent(self, seconds: float) -> float:
         """CPU used over the window, in % of one core (200 % = both cores)."""
@@ -180,6 +185,11 @@ class ProcessSampler:
     def cpu_percent(self, name: str) -> float:
         figures = self.figures.get(name)
         return figures.cpu_percent(self.seconds) if figures else 0.0
+
+    def cpu_seconds(self, name: str) -> float:
+        """CPU seconds ``name`` used over the window (0 for a group never sampled)."""
+        figures = self.figures.get(name)
+        return figures.cpu_seconds if figures else 0.0
 
     def processes_of(self, name: str) -> list[int]:
         """The pids a service was sampled as (one per replica)."""

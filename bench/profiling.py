@@ -5,7 +5,9 @@ and writes collapsed stacks. Idle threads are left out, so the samples are the t
 process was running Python or waiting in a C call. The summary groups the *self* time of
 each sample's innermost frame by package (our services, SQLAlchemy, asyncpg, pydantic,
 uvicorn, the event loop...) and lists the heaviest functions, both by self time and, for
-the project's own code, by inclusive time.
+the project's own code, by inclusive time. Each package's self time is also a
+:class:`Cost`: how many seconds of the window it took, its heaviest function, and the
+project function it mostly ran under, so a report can name what a missed target costs.
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-from collections import Counter
-from dataclasses import dataclass
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
 
 PROJECT_PACKAGES = (
@@ -86,6 +88,21 @@ def package_of(frame: str) -> str:
 
 
 @dataclass(frozen=True)
+class Cost:
+    """One package's self time in a profile, and where in it and under what it was spent."""
+
+    package: str
+    #: share of the profile's samples whose innermost frame is in this package
+    share: float
+    #: those samples in seconds (samples / rate): time the process spent there
+    seconds: float
+    #: the package's function with the most self time, and its share of all samples
+    heaviest: tuple[str, float]
+    #: the innermost project function those samples ran under, and its share (None: none)
+    under: tuple[str, float] | None
+
+
+@dataclass(frozen=True)
 class ProfileSummary:
     service: str
     samples: int
@@ -96,6 +113,8 @@ class ProfileSummary:
     top_project: list[tuple[str, float]]
     raw: Path
     load: str = ""
+    #: the packages by self time, heaviest first
+    costs: list[Cost] = field(default_factory=list)
 
     @property
     def busy_share(self) -> float:
@@ -109,12 +128,43 @@ def _is_wrapper(frame: str) -> bool:
     return "Middleware.__call__" in frame
 
 
+def _is_project(frame: str) -> bool:
+    return _location(frame).split("/", 1)[0] in PROJECT_PACKAGES and not _is_wrapper(frame)
+
+
+def _costs(
+    by_package: Counter[str],
+    leaves: dict[str, Counter[str]],
+    callers: dict[str, Counter[str]],
+    *,
+    total: int,
+    rate: int,
+    top: int,
+) -> list[Cost]:
+    costs = []
+    for package, count in by_package.most_common(top):
+        leaf, leaf_count = leaves[package].most_common(1)[0]
+        caller = callers[package].most_common(1)
+        costs.append(
+            Cost(
+                package=package,
+                share=count / total,
+                seconds=count / rate,
+                heaviest=(leaf, leaf_count / total),
+                under=(caller[0][0], caller[0][1] / total) if caller else None,
+            )
+        )
+    return costs
+
+
 def summarize(
     service: str, raw: Path, *, seconds: float, rate: int = 100, top: int = 8, load: str = ""
 ) -> ProfileSummary:
     by_package: Counter[str] = Counter()
     by_self: Counter[str] = Counter()
     by_project: Counter[str] = Counter()
+    leaves: dict[str, Counter[str]] = defaultdict(Counter)
+    callers: dict[str, Counter[str]] = defaultdict(Counter)
     total = 0
     for line in raw.read_text().splitlines():
         stack, _, count_text = line.rpartition(" ")
@@ -124,10 +174,15 @@ def summarize(
         frames = stack.split(";")
         total += count
         leaf = frames[-1]
-        by_package[package_of(leaf)] += count
+        package = package_of(leaf)
+        by_package[package] += count
         by_self[leaf] += count
+        leaves[package][leaf] += count
+        innermost = next((frame for frame in reversed(frames) if _is_project(frame)), None)
+        if innermost is not None:
+            callers[package][innermost] += count
         for frame in set(frames):
-            if _location(frame).split("/", 1)[0] in PROJECT_PACKAGES and not _is_wrapper(frame):
+            if _is_project(frame):
                 by_project[frame] += count
 
     def shares(counter: Counter[str]) -> list[tuple[str, float]]:
@@ -143,4 +198,5 @@ def summarize(
         top_project=shares(by_project),
         raw=raw,
         load=load,
+        costs=_costs(by_package, leaves, callers, total=total, rate=rate, top=top) if total else [],
     )

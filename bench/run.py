@@ -2,12 +2,16 @@
 
 Rows run in this order so that none pays for another's leftovers: reads (1), the
 original's stress test (4), booking throughput (2; its bookings stay pending, which costs
-nothing until they expire long after the run), and the flash sale (3) last, whose ticket
-emails keep notification_service busy for a while after the sale. Profiles of missed
-rows are taken under a repeat of their load, never during a measured row: rows 1 and 2
-right after row 2, the booking path again after the sale only if nothing profiled it yet.
-The scaling pass comes after everything else, because it restarts the stack with more
-replicas per service (keeping its data) and the rows above are measured on one replica.
+nothing until they expire long after the run), the scaling pass (row 2's load on more
+replicas per service; it restarts the stack keeping its data, then goes back to one
+process each), and the flash sale (3) last. The sale's ticket emails trail it, so the
+harness waits for them (bounded) while it still samples the processes: their CPU is part
+of what a purchase costs. Profiles of missed rows are taken under a repeat of their load,
+never during a measured row: rows 1 and 2 right after row 2, and a short second sale
+(the busiest services of the first) after the flash sale.
+
+``--only`` runs a subset on the same fresh stack (:func:`subset_plan`), so a developer can
+compare one row before and after a change in a minute or two.
 """
 
 from __future__ import annotations
@@ -21,11 +25,12 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+import asyncpg
 import httpx
 
 from bench import stack
@@ -37,6 +42,7 @@ from bench.prepare import BenchData, prepare, refresh_sessions
 from bench.procstats import ProcessSampler, children_of
 from bench.profiling import ProfileSummary, start_recording, summarize
 from bench.results import (
+    FLASH_STEPS,
     SCALING_REPLICAS,
     BookingLoad,
     BookingRow,
@@ -47,6 +53,7 @@ from bench.results import (
     StressRow,
     Throughput,
 )
+from bench.ticket_emails import TicketEmails, wait_for_ticket_emails
 from devstack import infra
 from devstack.config import ROOT, SERVICES
 from devstack.gateway import nginx_pid
@@ -55,6 +62,11 @@ RUN_DIR = stack.BENCH_STACK.run_dir
 LOG_DIR = stack.BENCH_STACK.log_dir
 K6_LOGS = RUN_DIR / "k6"
 PROFILE_RATE = 100
+# The rows a run can be limited to with ``--only``, and every part of a full run in order.
+SUBSETS = ("bookings", "flash")
+ALL_PARTS = ("reads", "stress", "bookings", "scaling", "flash")
+# How many of the flash sale's busiest services a missed sale profiles.
+FLASH_PROFILED_SERVICES = 2
 
 
 @dataclass(frozen=True)
@@ -72,6 +84,8 @@ class Plan:
     flash_seats: tuple[int, int, int] = (8000, 1500, 500)
     flash_max_duration: str = "4m"
     stress_stages: tuple[str, ...] = ()
+    #: how long after the sale the harness waits for its ticket emails, at most
+    email_drain_seconds: int = 300
     redis_requests: int = 200_000
     pgbench_clients: int = 50
     pgbench_seconds: int = 12
@@ -96,11 +110,34 @@ QUICK = Plan(
     flash_seats=(150, 40, 10),
     flash_max_duration="1m",
     stress_stages=("5s:30", "5s:0"),
+    email_drain_seconds=60,
     redis_requests=20_000,
     pgbench_seconds=3,
     profile_seconds=5,
     quick=True,
 )
+# ``--quick --only bookings``: row 2 at the full run's concurrency (its share of pgbench
+# depends on it, so before/after figures compare with the full run's) in shorter windows.
+QUICK_BOOKINGS = replace(
+    QUICK,
+    booking_vus=FULL.booking_vus,
+    booking_seconds=10,
+    booking_seats=FULL.booking_seats,
+    warmup_seconds=3,
+    redis_requests=50_000,
+    pgbench_seconds=5,
+)
+
+
+def subset_plan(plan: Plan, only: Sequence[str]) -> Plan:
+    """The plan of an ``--only`` run: no catalogue, and only the buyers its rows use."""
+    unknown = set(only) - set(SUBSETS)
+    if unknown:
+        raise ValueError(f"--only takes {', '.join(SUBSETS)}, not {', '.join(sorted(unknown))}")
+    if plan.quick and "bookings" in only:
+        plan = QUICK_BOOKINGS
+    buyers = plan.buyers if "flash" in only else plan.booking_vus
+    return replace(plan, buyers=buyers, catalogue_events=0)
 
 
 @dataclass
@@ -217,6 +254,23 @@ def measure_stress(ctx: Context) -> StressRow:
     )
 
 
+def warm_up_bookings(ctx: Context) -> None:
+    """A short booking load on its own event, for a stack that served nothing yet."""
+    plan = ctx.plan
+    say(f"row 2: warm-up, {plan.booking_vus} VUs x {plan.warmup_seconds}s")
+    run_k6(
+        "bookings.js",
+        env=ctx.k6_env(
+            VUS=str(plan.booking_vus),
+            DURATION=f"{plan.warmup_seconds}s",
+            SEATS=str(plan.booking_seats),
+            BOOKING_P99_MS="100000",
+        ),
+        log_dir=K6_LOGS,
+        label="bookings-warmup",
+    )
+
+
 def measure_bookings(ctx: Context) -> BookingRow:
     plan = ctx.plan
     say(f"row 2: bookings, {plan.booking_vus} VUs x {plan.booking_seconds}s, distinct seats")
@@ -274,8 +328,13 @@ def measure_flash_sale(ctx: Context) -> FlashRow:
     )
     with LogWindow(LOG_DIR) as logs, ProcessSampler(ctx.pids, _gateway_pids) as processes:
         result = run_k6("flash_sale.js", env=env, log_dir=K6_LOGS, label="flash_sale")
+    load_ended_at = datetime.now(UTC)
     _check(result, ctx)
+    event_id = int(result.value("flash_event_id", "value"))
+    with ProcessSampler(ctx.pids, _gateway_pids) as drain:
+        emails = _ticket_emails(ctx, event_id, load_ended_at)
     sold_out = result.value("flash_sold_out", "value") == 1
+    purchases = int(result.value("flash_confirmed_bookings", "value"))
     return FlashRow(
         buyers=plan.buyers,
         capacity=int(result.value("flash_capacity", "value")),
@@ -302,7 +361,40 @@ def measure_flash_sale(ctx: Context) -> FlashRow:
         gateway=logs.gateway_routes(),
         problems=logs.problems(list(SERVICES)),
         sale_seconds=sale_seconds,
+        event_id=event_id,
+        purchases=purchases,
+        last_sold_seconds=(
+            result.value("flash_last_sold_ms", "value") / 1000
+            if purchases and "flash_last_sold_ms" in result.metrics
+            else None
+        ),
+        step_p99_ms={step: _p99(result, metric) for step, metric in FLASH_STEPS.items()},
+        emails=emails,
+        drain=drain,
     )
+
+
+def _p99(result: K6Result, metric: str) -> float | None:
+    """A trend's p99, None when the script did not record the trend at all."""
+    return result.value(metric, "p(99)") if metric in result.metrics else None
+
+
+def _ticket_emails(ctx: Context, event_id: int, load_ended_at: datetime) -> TicketEmails | None:
+    """Wait (bounded) for every confirmed booking's ticket email, and read the lags."""
+    if not event_id:
+        ctx.results.errors.append("flash sale: k6 reported no event id; ticket emails not read")
+        return None
+    timeout = ctx.plan.email_drain_seconds
+    say(f"row 3: waiting up to {timeout} s for the sale's ticket emails")
+    try:
+        return wait_for_ticket_emails(
+            stack.BENCH_STACK, event_id, load_ended_at=load_ended_at, timeout_s=timeout
+        )
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        failure = f"flash sale: reading the ticket emails back failed: {exc!r}"
+        ctx.results.errors.append(failure)
+        say(failure)
+        return None
 
 
 def measure_scaling(ctx: Context, replicas: int = SCALING_REPLICAS) -> ScalingRow:
@@ -416,23 +508,66 @@ def _profile_bookings(ctx: Context) -> None:
     ctx.profile_loads.append(f"row 2's load ({plan.booking_vus} VUs creating bookings)")
 
 
+def busiest_services(flash: FlashRow, count: int = FLASH_PROFILED_SERVICES) -> list[str]:
+    """The services that used the most CPU over the sale and its ticket emails."""
+    return sorted(flash.services, key=lambda service: -flash.cpu_seconds(service))[:count]
+
+
+def _profile_flash(ctx: Context, flash: FlashRow) -> None:
+    """A short second sale on a fresh event, the busiest services of the first profiled.
+
+    Buyers start bookings for the profile's window only and are cut soon after, so it is
+    bounded; its own figures are not a measurement and are not judged.
+    """
+    plan = ctx.plan
+    services = busiest_services(flash)
+    normal, vip, vvip = plan.flash_seats
+    say(f"profiling {', '.join(services)} under a {plan.profile_seconds} s repeat of the sale")
+    _settle()
+    _refresh(ctx)
+    ctx.results.profiles += _profiled(
+        ctx,
+        services,
+        "flash_sale.js",
+        ctx.k6_env(
+            MAX_DURATION=f"{plan.profile_seconds + 15}s",
+            SALE_SECONDS=str(plan.profile_seconds),
+            SETTLE_TIMEOUT_S="5",
+            DRAIN_TIMEOUT_S="30",
+            BOOKING_P99_MS="100000",
+            BUYERS=str(plan.buyers),
+            SEATS_NORMAL=str(normal),
+            SEATS_VIP=str(vip),
+            SEATS_VVIP=str(vvip),
+        ),
+        "profile-flash",
+    )
+    ctx.profile_loads.append(
+        f"the first {plan.profile_seconds} s of a second flash sale ({plan.buyers} buyers, "
+        f"{plan.flash_capacity:,} seats)"
+    )
+
+
 def profile_missed_rows(ctx: Context) -> None:
     """py-spy on the services behind every row that missed its target, under its load.
 
-    Called after row 2 (for rows 1 and 2) and again after the flash sale, whose hot path
-    is the booking path (profiled once). Never during a measured row.
+    Called after row 2 (for rows 1 and 2) and again after the flash sale (for row 3, the
+    CPU per purchase and the memory row). Never during a measured row.
     """
     results = ctx.results
     if results.read is not None and not results.read.met and "read" not in ctx.profiled:
         ctx.profiled.add("read")
         _profile_reads(ctx)
-    flash_missed = results.flash is not None and not (
-        results.flash.met and results.flash.memory_met
-    )
-    booking_missed = results.bookings is not None and not results.bookings.met
-    if (booking_missed or flash_missed) and "bookings" not in ctx.profiled:
+    if results.bookings is not None and not results.bookings.met and "bookings" not in ctx.profiled:
         ctx.profiled.add("bookings")
         _profile_bookings(ctx)
+    flash = results.flash
+    flash_missed = flash is not None and not (
+        flash.met and flash.memory_met and flash.purchase_cpu_met
+    )
+    if flash is not None and flash_missed and "flash" not in ctx.profiled:
+        ctx.profiled.add("flash")
+        _profile_flash(ctx, flash)
     results.profile_load = "; ".join(ctx.profile_loads)
 
 
@@ -481,14 +616,14 @@ def _versions() -> dict[str, str]:
     return found
 
 
-def _settings() -> dict[str, str]:
+def _settings(parts: set[str]) -> dict[str, str]:
     bench = stack.BENCH_STACK
+    scaling = f"; {SCALING_REPLICAS} in the scaling pass" if "scaling" in parts else ""
     return {
         "gateway rate limit": f"{bench.rate_limit_rps} r/s per address, burst "
         f"{bench.rate_limit_burst} (raised for the benchmark; 10 r/s, burst 20 by default)",
         "client addresses": "k6 --local-ips 127.0.1.1-127.0.8.254 (one address per VU)",
-        "replicas": f"{bench.replicas} process per service (uvicorn, uvloop, httptools); "
-        f"{SCALING_REPLICAS} in the scaling pass",
+        "replicas": f"{bench.replicas} process per service (uvicorn, uvloop, httptools)" + scaling,
         "database pools": (
             f"DB_POOL_SIZE={stack.BENCH_DB_POOL_SIZE}, "
             f"DB_MAX_OVERFLOW={stack.BENCH_DB_MAX_OVERFLOW} per service (the defaults)"
@@ -496,6 +631,35 @@ def _settings() -> dict[str, str]:
         "malloc": "MALLOC_ARENA_MAX=2 (as devstack and the image set it)",
         "hold TTL": "HOLD_TTL_SECONDS default (900 s)",
     }
+
+
+def _measure(ctx: Context, parts: set[str]) -> None:
+    """The rows in ``parts``, in the order the module's docstring explains."""
+    results = ctx.results
+    if "reads" in parts:
+        results.read = measure_reads(ctx)
+    if "stress" in parts:
+        results.stress = measure_stress(ctx)
+    if "bookings" in parts:
+        _settle()
+        _refresh(ctx)
+        if "reads" not in parts:
+            warm_up_bookings(ctx)  # no row before it warmed the stack up
+        results.bookings = measure_bookings(ctx)
+        profile_missed_rows(ctx)
+    if "scaling" in parts:
+        _settle()
+        # Right after row 2, while its pending bookings are far from their hold TTL (their
+        # expiry would otherwise add load to a later pass), then back to one process each.
+        results.scaling = measure_scaling(ctx)
+        say("scaling: back to 1 process per service for the flash sale")
+        stack.restart_with_replicas(1)
+        ctx.pids = stack.service_pids()
+    if "flash" in parts:
+        _settle()
+        _refresh(ctx)
+        results.flash = measure_flash_sale(ctx)
+        profile_missed_rows(ctx)
 
 
 @contextlib.contextmanager
@@ -510,16 +674,26 @@ def _bench_stack(keep: bool) -> Iterator[None]:
             stack.stop()
 
 
-def run(plan: Plan, *, keep_stack: bool = False, command: str = "scripts/bench") -> RunResults:
+def run(
+    plan: Plan,
+    *,
+    only: Sequence[str] = (),
+    keep_stack: bool = False,
+    command: str = "scripts/bench",
+) -> RunResults:
+    """Every row (``only`` empty) or just those named, with their baselines and profiles."""
+    parts = set(only) or set(ALL_PARTS)
     results = RunResults(
         started_at=datetime.now(UTC).isoformat(timespec="seconds"),
         quick=plan.quick,
         command=command,
+        buyers=plan.buyers,
+        only=tuple(only),
     )
     results.plan_catalogue = plan.catalogue_events
     results.machine = _machine()
     results.cores = os.cpu_count() or 1
-    results.settings = _settings()
+    results.settings = _settings(parts)
     data_file = RUN_DIR / "accounts.json"
     ctx = Context(plan, data_file, results)
     with stack.stack_lock(), _bench_stack(keep_stack), MailSink(stack.BENCH_SMTP_PORT) as mail:
@@ -541,25 +715,7 @@ def run(plan: Plan, *, keep_stack: bool = False, command: str = "scripts/bench")
         ctx.data = data
         results.prepare_seconds = time.monotonic() - started
         _settle()
-        results.read = measure_reads(ctx)
-        results.stress = measure_stress(ctx)
-        _settle()
-        _refresh(ctx)
-        results.bookings = measure_bookings(ctx)
-        profile_missed_rows(ctx)
-        _settle()
-        # Right after row 2, while its pending bookings are far from their hold TTL (their
-        # expiry would otherwise add load to a later pass), then back to one process each.
-        results.scaling = measure_scaling(ctx)
-        say("scaling: back to 1 process per service for the flash sale")
-        stack.restart_with_replicas(1)
-        ctx.pids = stack.service_pids()
-        _settle()
-        _refresh(ctx)
-        results.flash = measure_flash_sale(ctx)
-        if not results.all_met:
-            _settle()
-            profile_missed_rows(ctx)
+        _measure(ctx, parts)
         results.load_after = stack.machine_load()
     results.finished_at = datetime.now(UTC).isoformat(timespec="seconds")
     return results

@@ -120,7 +120,8 @@ def replica_pids(stack: Stack = BENCH_STACK) -> dict[str, list[int]]:
     """The running processes of every replica of each service, replica 0 first."""
     found: dict[str, list[int]] = {}
     for service in SERVICES:
-        pids = [processes.running_pid(stack, service, r) for r in range(stack.replicas)]
+        replicas = range(stack.replicas_of(service))
+        pids = [processes.running_pid(stack, service, r) for r in replicas]
         found[service] = [pid for pid in pids if pid is not None]
     return found
 

@@ -7,7 +7,8 @@
 // the event must be confirmed or cancelled by its buyer after a failed payment: one left
 // pending, expired or failed is a paid booking the system did not confirm. Each buyer also
 // waits a while for its own bookings; what is still unconfirmed then is reported as the
-// saga's lag (flash_confirm_lagging), not as a loss.
+// saga's lag (flash_confirm_lagging), not as a loss. Each payment step is timed on its
+// own (flash_initialize_duration, flash_pay_duration, flash_verify_duration).
 //
 //   BENCH_DATA=accounts.json k6 run --local-ips 127.0.1.1-127.0.8.254 k6/flash_sale.js
 //
@@ -65,6 +66,10 @@ const paymentsFailed = new Counter('flash_payment_failed');
 const confirmLagging = new Counter('flash_confirm_lagging');
 const bookingDuration = new Trend('flash_booking_duration', true);
 const purchaseDuration = new Trend('flash_purchase_duration', true);
+// Each payment step of a purchase, timed as the buyer's request saw it.
+const initializeDuration = new Trend('flash_initialize_duration', true);
+const payDuration = new Trend('flash_pay_duration', true);
+const verifyDuration = new Trend('flash_verify_duration', true);
 // Written by teardown() from what the stack reads back.
 const doubleSold = new Counter('flash_double_sold');
 const oversold = new Counter('flash_oversold');
@@ -77,6 +82,10 @@ const soldGauge = new Gauge('flash_sold_seats');
 const confirmedBookingsGauge = new Gauge('flash_confirmed_bookings');
 const soldOutGauge = new Gauge('flash_sold_out');
 const sellOutGauge = new Gauge('flash_sell_out_ms');
+// From the sale's start to the last booking confirmed, sold out or not.
+const lastSoldGauge = new Gauge('flash_last_sold_ms');
+// Which event was on sale, so the harness can read its bookings, payments and emails back.
+const eventIdGauge = new Gauge('flash_event_id');
 
 export const options = {
   setupTimeout: '120s',
@@ -148,6 +157,7 @@ function pay(booking, token) {
     JSON.stringify({ booking_id: booking.id, first_name: 'Flash', last_name: 'Buyer' }),
     authParams(token, 'POST /api/payments/initialize'),
   );
+  initializeDuration.add(init.timings.duration);
   if (!check(init, { 'payment initialized': (r) => r.status === 200 })) {
     return false;
   }
@@ -157,6 +167,7 @@ function pay(booking, token) {
     tags: { name: 'POST /api/payments/checkout/{tx_ref}/pay' },
     responseCallback: http.expectedStatuses(303),
   });
+  payDuration.add(paid.timings.duration);
   if (!check(paid, { 'checkout paid': (r) => r.status === 303 })) {
     return false;
   }
@@ -164,6 +175,7 @@ function pay(booking, token) {
     `${BASE_URL}/api/payments/verify/${txRef}`,
     authParams(token, 'GET /api/payments/verify/{tx_ref}'),
   );
+  verifyDuration.add(verified.timings.duration);
   return check(verified, {
     'payment succeeded': (r) => r.status === 200 && r.json('payment.status') === 'success',
   });
@@ -286,6 +298,7 @@ function pendingCount(eventId, admin) {
 }
 
 export function teardown(sale) {
+  eventIdGauge.add(sale.eventId);
   const admin = meta.admin.access_token;
   const deadline = Date.now() + DRAIN_TIMEOUT_S * 1000;
   let pending = pendingCount(sale.eventId, admin);
@@ -349,6 +362,7 @@ export function teardown(sale) {
   const soldOutNow = sold.length === CAPACITY;
   soldOutGauge.add(soldOutNow ? 1 : 0);
   sellOutGauge.add(soldOutNow ? lastConfirmed - sale.startedAt : 0);
+  lastSoldGauge.add(confirmed.length > 0 ? lastConfirmed - sale.startedAt : 0);
   console.log(
     `flash sale of event ${sale.eventId}: ${sold.length}/${CAPACITY} seats sold in ` +
       `${confirmed.length} confirmed bookings, ${doubles.length} double-sold, ` +

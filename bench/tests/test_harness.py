@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bench import run as run_module
-from bench.baselines import HoldScriptRate
+from bench.baselines import HoldScriptRate, InsertRate
 from bench.k6 import K6Result
 from bench.logscan import LogWindow
 from bench.mail import verification_code
@@ -17,6 +17,7 @@ from bench.procstats import ProcessSampler
 from bench.profiling import package_of, summarize
 from bench.report import render
 from bench.results import BookingRow, FlashRow, RunResults
+from bench.ticket_emails import TicketEmails
 
 
 def _email(to: str, text: str) -> bytes:
@@ -106,6 +107,10 @@ def _flash(tmp_path: Path, double_sold: int) -> FlashRow:
         run=_k6(tmp_path, {}, code=99 if double_sold else 0),
         processes=ProcessSampler({}),
         services=["booking_service"],
+        purchases=4000,
+        last_sold_seconds=60.0,
+        step_p99_ms={"initialize": 300.0, "pay": 200.0, "verify": 100.0},
+        emails=TicketEmails(4000, 4000, 0, 0, 2.0, 5.0, 6.5, 3.0, 4.0, 300.0),
     )
 
 
@@ -127,8 +132,9 @@ def test_report_flags_a_double_sale(tmp_path: Path) -> None:
     assert "DOUBLE-SOLD; **missed**" in report
 
 
-def test_booking_row_misses_when_the_rate_is_under_target(tmp_path: Path) -> None:
+def test_booking_row_misses_when_its_share_of_pgbench_is_under_target(tmp_path: Path) -> None:
     raw = HoldScriptRate(1000, 50, 30_000.0, 1.0, 2.0, 3.0, 1000, "redis-benchmark ...")
+    inserts = InsertRate(50, 2, 12, 36_000, 0, 3000.0, 16.0, 12.0, 40.0, 80.0, "pgbench -n")
     row = BookingRow(
         vus=50,
         seconds=20,
@@ -141,13 +147,16 @@ def test_booking_row_misses_when_the_rate_is_under_target(tmp_path: Path) -> Non
         run=_k6(tmp_path, {}),
         raw=raw,
         processes=ProcessSampler({}),
+        inserts=inserts,
     )
     assert row.per_second == 200.0
+    assert row.ceiling_share == pytest.approx(200 / 3000)
     assert not row.met
     report = render(RunResults(started_at="2026-11-25T10:00:00+00:00", bookings=row))
-    assert "200 bookings/s" in report
+    assert "200 bookings/s (4,000 created, 0 refused) = **6.7% of pgbench's 3,000/s**" in report
     assert "30,000 holds/s" in report
-    assert "**Row 2** (200 bookings/s" in report
+    assert "**missed** (6.7% of pgbench < 12%)" in report
+    assert "- **Row 2** (6.7% of pgbench < 12%): 200 bookings/s." in report
 
 
 def test_routes_and_logged_failures_are_grouped_without_their_ids(tmp_path: Path) -> None:
