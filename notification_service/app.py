@@ -14,9 +14,11 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from notification_service.api import router
 from notification_service.consumers import SUBSCRIPTIONS
+from notification_service.details import Lookups
 from notification_service.mailer import create_mailer
 from notification_service.service import Notifier
 from notification_service.settings import NotificationSettings, get_settings
+from notification_service.ticket_store import TicketStore
 from ticketing_common.app import Lifecycle, create_service_app
 from ticketing_common.db import create_sessionmaker
 from ticketing_common.http_client import InternalClient
@@ -24,21 +26,26 @@ from ticketing_common.messaging import MessagingSettings, messaging_lifecycle
 
 
 def _notifier(settings: NotificationSettings, messaging: MessagingSettings) -> Lifecycle:
-    """Delivery state commits on a small pool of its own: the consumer's inbox transaction
-    holds one of the app pool's connections for the whole handler, so taking a second one
-    from the same pool could starve every handler at once under load."""
+    """Delivery state and stored tickets commit on a small pool of their own: the
+    consumer's inbox transaction holds one of the app pool's connections for the whole
+    handler, so taking a second one from the same pool could starve every handler at once
+    under load. The lookups use ``app.state.http`` as it stands once earlier lifecycles ran.
+    """
 
     @contextlib.asynccontextmanager
     async def lifecycle(app: FastAPI) -> AsyncIterator[None]:
         engine = create_async_engine(
             settings.database_url, pool_size=5, max_overflow=5, pool_pre_ping=True
         )
+        sessionmaker = create_sessionmaker(engine)
         app.state.notifier = Notifier(
-            sessionmaker=create_sessionmaker(engine),
+            sessionmaker=sessionmaker,
             mailer=create_mailer(settings),
             settings=settings,
             messaging=messaging,
         )
+        app.state.tickets = TicketStore(sessionmaker, settings)
+        app.state.lookups = Lookups.of(app.state.http, settings)
         try:
             yield
         finally:

@@ -68,7 +68,7 @@ async def on_password_reset(ctx: MessageContext, payload: PasswordReset) -> None
 
 async def on_booking_confirmed(ctx: MessageContext, payload: BookingConfirmed) -> None:
     async def compose() -> OutgoingEmail:
-        return await service.ticket_email_for(ctx.app.state.http, ctx.app.state.settings, payload)
+        return await service.ticket_email_for(ctx.app.state.lookups, ctx.app.state.tickets, payload)
 
     await _deliver(
         ctx,
@@ -81,9 +81,7 @@ async def on_booking_confirmed(ctx: MessageContext, payload: BookingConfirmed) -
 
 async def on_booking_cancelled(ctx: MessageContext, payload: BookingCancelled) -> None:
     async def compose() -> OutgoingEmail:
-        return await service.cancellation_email_for(
-            ctx.app.state.http, ctx.app.state.settings, payload
-        )
+        return await service.cancellation_email_for(ctx.app.state.lookups, payload)
 
     await _deliver(
         ctx,
@@ -101,9 +99,7 @@ async def on_refund_requested(ctx: MessageContext, payload: RefundRequested) -> 
         return
 
     async def compose() -> OutgoingEmail:
-        return await service.refund_requested_email_for(
-            ctx.app.state.http, ctx.app.state.settings, payload
-        )
+        return await service.refund_requested_email_for(ctx.app.state.lookups, payload)
 
     await _deliver(
         ctx,
@@ -116,9 +112,7 @@ async def on_refund_requested(ctx: MessageContext, payload: RefundRequested) -> 
 
 async def on_payment_refunded(ctx: MessageContext, payload: PaymentRefunded) -> None:
     async def compose() -> OutgoingEmail:
-        return await service.refund_processed_email_for(
-            ctx.app.state.http, ctx.app.state.settings, payload
-        )
+        return await service.refund_processed_email_for(ctx.app.state.lookups, payload)
 
     await _deliver(
         ctx,

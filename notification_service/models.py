@@ -13,9 +13,11 @@ from sqlalchemy import (
     Identity,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
+    func,
 )
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -74,3 +76,19 @@ class Notification(TimestampMixin, Base):
     email_message_id: Mapped[str | None] = mapped_column(String(300))
     lease_until: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
+
+
+class Ticket(Base):
+    """A booking's PDF ticket, rendered once (when its confirmation email is composed, or
+    by the first download of an older booking) and re-served by every later download.
+
+    It holds no owner or status on purpose: whether the booking is still the caller's and
+    still confirmed is booking_service's to say at each download (a confirmed booking may
+    be cancelled later), so the bytes are only what was printed.
+    """
+
+    __tablename__ = "tickets"
+
+    booking_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    pdf: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())

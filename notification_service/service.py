@@ -24,14 +24,11 @@ message id and type, so the copies are the same message to any mail system that 
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import partial
 
 from prometheus_client import Counter
 from sqlalchemy import func, or_, select, update
@@ -42,25 +39,19 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, w
 
 from notification_service import emails
 from notification_service.details import (
-    BookingDetails,
-    EventDetails,
-    fetch_booking,
-    fetch_event,
-    fetch_user,
+    Lookups,
+    booking_ticket,
+    cancelled_event_title,
+    confirmed_ticket,
+    recipient,
 )
 from notification_service.emails import RenderedEmail
 from notification_service.mailer import Mailer, MailRejected, build_message, sender_domain
 from notification_service.models import Notification, NotificationStatus, NotificationType
 from notification_service.settings import NotificationSettings
-from notification_service.tickets import (
-    TicketDetails,
-    TicketSeat,
-    render_ticket_pdf,
-    sign_ticket_reference,
-)
+from notification_service.ticket_store import TicketStore
 from ticketing_common.db import utcnow
 from ticketing_common.errors import Conflict, Forbidden
-from ticketing_common.http_client import InternalClient
 from ticketing_common.messaging import MessagingSettings
 from ticketing_common.messaging.contracts import (
     BookingCancelled,
@@ -302,67 +293,22 @@ async def _record_failure(
 # -- what each message turns into ---------------------------------------------------------
 
 
-async def _recipient(http: InternalClient, settings: NotificationSettings, user_id: int) -> str:
-    return (await fetch_user(http, settings, user_id)).email
-
-
-def ticket_details(
-    booking: BookingConfirmed | BookingDetails, event: EventDetails
-) -> TicketDetails:
-    booking_id = booking.booking_id if isinstance(booking, BookingConfirmed) else booking.id
-    return TicketDetails(
-        booking_id=booking_id,
-        event_id=event.id,
-        event_title=event.title,
-        event_date=event.date,
-        venue=event.location,
-        seats=[
-            TicketSeat(s.seat_id, s.ticket_class, s.row, s.number, s.price) for s in booking.seats
-        ],
-        total_amount=booking.total_amount,
-        currency=booking.currency,
-    )
-
-
-#: PDFs rendered at once per process. Rendering is pure-Python CPU work that holds the
-#: GIL, so more threads add no speed, only memory (each render holds its document, font
-#: subsets and QR image): under an on-sale the consumers' prefetch would otherwise start
-#: a render per delivered message. Renders beyond these wait in the pool's queue.
-RENDERS_AT_ONCE = 2
-_RENDER_POOL = ThreadPoolExecutor(max_workers=RENDERS_AT_ONCE, thread_name_prefix="ticket-pdf")
-
-
-async def render_ticket(details: TicketDetails, settings: NotificationSettings) -> bytes:
-    """The PDF for a booking (off the event loop: rendering is CPU work)."""
-    reference = sign_ticket_reference(
-        details.booking_id, details.event_id, settings.ticket_signing_secret
-    )
-    render = partial(render_ticket_pdf, details, reference, settings.ticket_font_dirs)
-    context = contextvars.copy_context()  # log lines keep the message's ids
-    return await asyncio.get_running_loop().run_in_executor(_RENDER_POOL, context.run, render)
-
-
 async def ticket_email_for(
-    http: InternalClient, settings: NotificationSettings, booking: BookingConfirmed
+    lookups: Lookups, tickets: TicketStore, confirmed: BookingConfirmed
 ) -> OutgoingEmail:
-    recipient = await _recipient(http, settings, booking.user_id)
-    event = await fetch_event(http, settings, booking.event_id)
-    details = ticket_details(booking, event)
-    return OutgoingEmail(
-        recipient, emails.ticket_email(details, await render_ticket(details, settings))
-    )
+    """The ticket email; a v2 message has all it prints, so no other service is asked."""
+    to = await recipient(lookups, confirmed.user_id, confirmed.buyer_email)
+    details = await confirmed_ticket(lookups, confirmed)
+    return OutgoingEmail(to, emails.ticket_email(details, await tickets.issue(details)))
 
 
-async def cancellation_email_for(
-    http: InternalClient, settings: NotificationSettings, cancelled: BookingCancelled
-) -> OutgoingEmail:
-    recipient = await _recipient(http, settings, cancelled.user_id)
-    event = await fetch_event(http, settings, cancelled.event_id)
+async def cancellation_email_for(lookups: Lookups, cancelled: BookingCancelled) -> OutgoingEmail:
+    to = await recipient(lookups, cancelled.user_id, cancelled.buyer_email)
     return OutgoingEmail(
-        recipient,
+        to,
         emails.cancellation_email(
             booking_id=cancelled.booking_id,
-            event_title=event.title,
+            event_title=await cancelled_event_title(lookups, cancelled),
             seat_ids=cancelled.seat_ids,
             reason=cancelled.reason,
             refund_requested=cancelled.refund_requested,
@@ -370,12 +316,10 @@ async def cancellation_email_for(
     )
 
 
-async def refund_requested_email_for(
-    http: InternalClient, settings: NotificationSettings, refund: RefundRequested
-) -> OutgoingEmail:
-    recipient = await _recipient(http, settings, refund.user_id)
+async def refund_requested_email_for(lookups: Lookups, refund: RefundRequested) -> OutgoingEmail:
+    """Rare (a payment that came too late), so its address is still looked up."""
     return OutgoingEmail(
-        recipient,
+        await recipient(lookups, refund.user_id),
         emails.refund_requested_email(
             booking_id=refund.booking_id,
             amount=refund.amount,
@@ -384,12 +328,9 @@ async def refund_requested_email_for(
     )
 
 
-async def refund_processed_email_for(
-    http: InternalClient, settings: NotificationSettings, refunded: PaymentRefunded
-) -> OutgoingEmail:
-    recipient = await _recipient(http, settings, refunded.user_id)
+async def refund_processed_email_for(lookups: Lookups, refunded: PaymentRefunded) -> OutgoingEmail:
     return OutgoingEmail(
-        recipient,
+        await recipient(lookups, refunded.user_id),
         emails.refund_processed_email(
             booking_id=refunded.booking_id,
             amount=refunded.amount,
@@ -402,13 +343,16 @@ async def refund_processed_email_for(
 
 
 async def ticket_pdf(
-    http: InternalClient, settings: NotificationSettings, principal: Principal, booking_id: int
+    lookups: Lookups, tickets: TicketStore, principal: Principal, booking_id: int
 ) -> bytes:
     """The ticket of a confirmed booking, for its owner or an admin.
 
-    404 before 403 before 409, so a stranger learns nothing about another's booking.
+    booking_service is asked at every download, stored ticket or not: it alone knows
+    whether the booking is still confirmed (one cancelled after its email must not serve
+    a valid-looking ticket). 404 before 403 before 409, so a stranger learns nothing
+    about another's booking.
     """
-    booking = await fetch_booking(http, settings, booking_id)
+    booking = await lookups.bookings.booking(booking_id)
     if booking.user_id != principal.user_id and not principal.is_admin:
         raise Forbidden("only the booking's owner or an admin can download its ticket")
     if booking.status != "confirmed":
@@ -416,8 +360,10 @@ async def ticket_pdf(
             f"booking {booking_id} is {booking.status}; a ticket exists only once it is confirmed",
             details={"status": booking.status},
         )
-    event = await fetch_event(http, settings, booking.event_id)
-    return await render_ticket(ticket_details(booking, event), settings)
+    pdf = await tickets.stored(booking_id)
+    if pdf is None:  # confirmed before tickets were kept, or its email not composed yet
+        pdf = await tickets.issue(await booking_ticket(lookups, booking))
+    return pdf
 
 
 async def list_notifications(

@@ -40,7 +40,7 @@ async def download_ticket(
 ) -> Response:
     """The PDF ticket of a confirmed booking, for the booking's owner or an admin."""
     pdf = await service.ticket_pdf(
-        request.app.state.http, request.app.state.settings, principal, booking_id
+        request.app.state.lookups, request.app.state.tickets, principal, booking_id
     )
     return Response(
         pdf,

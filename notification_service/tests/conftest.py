@@ -7,6 +7,7 @@ tests: each test makes its own message ids and user ids.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import subprocess
 import uuid
@@ -14,6 +15,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from pydantic import Field
 from redis.asyncio import Redis
 from sqlalchemy import select
@@ -24,6 +26,7 @@ from auth_service.settings import AuthSettings
 from booking_service.app import create_app as create_booking_app
 from booking_service.settings import BookingSettings
 from event_service.app import create_app as create_event_app
+from event_service.app import pending_holds_of
 from event_service.settings import EventSettings
 from notification_service.app import create_app
 from notification_service.mailer import create_mailer
@@ -34,6 +37,7 @@ from notification_service.tests.smtp import SmtpSink, smtp_sink
 from notification_service.tests.stack import SERVICE_URLS, InProcessServices, Stack
 from ticketing_common.db import create_engine, create_sessionmaker
 from ticketing_common.http_client import InternalClient
+from ticketing_common.internal.clients import BookingsApi, EventsApi
 from ticketing_common.messaging import MessagingSettings
 from ticketing_common.testing import fresh_database, running_app
 
@@ -196,24 +200,48 @@ async def stack(
             "booking_service_url": SERVICE_URLS["BOOKING_SERVICE_URL"],
         }
     )
-    services = InProcessServices()
     auth_app = create_auth_app(auth_settings)
     event_app = create_event_app(event_settings)
     booking_app = create_booking_app(booking_settings)
-    notification_app = create_app(settings, messaging=FAST_MESSAGING, internal_transport=services)
-    for name, app in (
-        ("auth", auth_app),
-        ("event", event_app),
-        ("booking", booking_app),
-        ("notification", notification_app),
-    ):
-        services.add(name, app)
+    apps = {"auth": auth_app, "event": event_app, "booking": booking_app}
+    # notification_service's calls go through a transport of their own, so a test can tell
+    # them from those booking_service and event_service make to each other.
+    from_notification = InProcessServices(apps)
+    notification_app = create_app(
+        settings, messaging=FAST_MESSAGING, internal_transport=from_notification
+    )
+    between_others = InProcessServices(apps)
     async with (
         running_app(auth_app) as auth,
         running_app(event_app) as events,
         running_app(booking_app) as bookings,
         running_app(notification_app) as notifications,
     ):
-        await booking_app.state.http.aclose()
-        booking_app.state.http = InternalClient(booking_app.state.settings, transport=services)
-        yield Stack(settings, smtp, auth, events, bookings, notifications, notification_app)
+        for app in (booking_app, event_app):
+            await _route_internal_calls(app, between_others)
+        yield Stack(
+            settings,
+            smtp,
+            auth,
+            events,
+            bookings,
+            notifications,
+            notification_app,
+            from_notification.calls,
+        )
+
+
+async def _route_internal_calls(app: FastAPI, transport: InProcessServices) -> None:
+    """Send a running app's internal calls to the in-process apps, including the clients
+    its lifecycles already built on the client it started with."""
+    settings = app.state.settings
+    await app.state.http.aclose()
+    app.state.http = http = InternalClient(settings, transport=transport)
+    if hasattr(app.state, "booking_resources"):
+        app.state.booking_resources = dataclasses.replace(
+            app.state.booking_resources, events=EventsApi.of(http, settings)
+        )
+    if hasattr(app.state, "event_resources"):
+        app.state.event_resources.gate.use_holds_source(
+            pending_holds_of(BookingsApi.of(http, settings))
+        )

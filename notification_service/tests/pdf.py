@@ -1,4 +1,4 @@
-"""Reading a ticket PDF back: its text and the QR code printed on it."""
+"""Reading a ticket PDF back: its text, its fonts and the QR code printed on it."""
 
 from __future__ import annotations
 
@@ -6,8 +6,15 @@ import io
 from typing import cast
 
 import zxingcpp
-from pypdf import PdfReader
+from PIL import Image, ImageDraw
+from pypdf import PageObject, PdfReader
 from pypdf.generic import DictionaryObject
+
+#: pixels per point when a page's drawing is rasterized (a QR module of ~2.8 pt gets 11)
+_SCALE = 4
+
+Matrix = tuple[float, float, float, float, float, float]
+_IDENTITY: Matrix = (1.0, 0.0, 0.0, 1.0, 0.0, 0.0)
 
 
 def pdf_text(pdf: bytes) -> str:
@@ -15,16 +22,71 @@ def pdf_text(pdf: bytes) -> str:
 
 
 def qr_codes(pdf: bytes) -> list[str]:
-    """Decode every QR code among the PDF's images."""
+    """Decode every QR code the PDF shows, drawn as black squares or embedded as an image."""
     found: list[str] = []
     for page in PdfReader(io.BytesIO(pdf)).pages:
-        for image in page.images:
+        pictures = [image.image for image in page.images] + [_black_fills(page)]
+        for picture in pictures:
             found += [
                 barcode.text
-                for barcode in zxingcpp.read_barcodes(image.image)
+                for barcode in zxingcpp.read_barcodes(picture)
                 if barcode.format == zxingcpp.BarcodeFormat.QRCode
             ]
     return found
+
+
+def _multiply(m: Matrix, n: Matrix) -> Matrix:
+    """``m`` then ``n`` (PDF's row-vector convention: ``cm`` prepends to the current one)."""
+    a, b, c, d, e, f = m
+    p, q, r, s, t, u = n
+    return (
+        a * p + b * r,
+        a * q + b * s,
+        c * p + d * r,
+        c * q + d * s,
+        e * p + f * r + t,
+        e * q + f * s + u,
+    )
+
+
+def _black_fills(page: PageObject) -> Image.Image:
+    """The page's rectangles filled in black (``re`` ... ``f``), rasterized; the rest of the
+    drawing (text, strokes, coloured fills) is left out. Enough for a QR code drawn as
+    squares under scaling and translation."""
+    width, height = float(page.mediabox.width), float(page.mediabox.height)
+    raster = Image.new("L", (round(width * _SCALE), round(height * _SCALE)), 255)
+    draw = ImageDraw.Draw(raster)
+    contents = page.get_contents()
+    if contents is None:
+        return raster
+    ctm, black, saved = _IDENTITY, True, list[tuple[Matrix, bool]]()
+    path: list[tuple[float, float, float, float]] = []
+    for operands, operator in contents.operations:
+        values = [float(v) for v in operands if isinstance(v, int | float)]
+        match operator:
+            case b"q":
+                saved.append((ctm, black))
+            case b"Q":
+                ctm, black = saved.pop()
+            case b"cm":
+                ctm = _multiply(cast(Matrix, tuple(values)), ctm)
+            case b"g":
+                black = values == [0.0]
+            case b"rg":
+                black = values == [0.0, 0.0, 0.0]
+            case b"re":
+                x, y, w, h = values
+                a, _, _, d, e, f = ctm
+                path.append((a * x + e, d * y + f, a * (x + w) + e, d * (y + h) + f))
+            case b"f" | b"F" | b"f*":
+                for x0, y0, x1, y1 in path if black else []:
+                    left, right = sorted((x0 * _SCALE, x1 * _SCALE))
+                    top, bottom = sorted(((height - y0) * _SCALE, (height - y1) * _SCALE))
+                    draw.rectangle([(left, top), (right, bottom)], fill=0)
+                path = []
+            case b"n" | b"S" | b"s" | b"B" | b"B*" | b"b" | b"b*":
+                path = []
+    return raster
 
 
 def pdf_fonts(pdf: bytes) -> set[str]:

@@ -38,15 +38,20 @@ PASSWORD = "Correct-Horse-9"
 
 
 class InProcessServices(httpx.AsyncBaseTransport):
-    """Routes ``http://<name>.internal/...`` to the in-process app registered as ``name``."""
+    """Routes ``http://<name>.internal/...`` to the in-process app registered as ``name``,
+    and notes every path it was asked for (what a service called, in order)."""
 
-    def __init__(self) -> None:
+    def __init__(self, apps: dict[str, FastAPI] | None = None) -> None:
         self._apps: dict[str, httpx.ASGITransport] = {}
+        self.calls: list[str] = []
+        for name, app in (apps or {}).items():
+            self.add(name, app)
 
     def add(self, name: str, app: FastAPI) -> None:
         self._apps[f"{name}.internal"] = httpx.ASGITransport(app=app)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.calls.append(request.url.path)
         transport = self._apps.get(request.url.host)
         if transport is None:
             raise httpx.ConnectError(f"no service at {request.url.host}", request=request)
@@ -83,6 +88,8 @@ class Stack:
     bookings: httpx.AsyncClient
     notifications: httpx.AsyncClient
     notification_app: FastAPI
+    #: the internal calls notification_service made (paths, in order)
+    notification_calls: list[str]
     admin: User = field(init=False)
 
     def __post_init__(self) -> None:

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
+from sqlalchemy import delete, func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from booking_service.settings import BookingSettings
+from notification_service import ticket_store
+from notification_service.models import Ticket
 from notification_service.tests.pdf import pdf_text, qr_codes
 from notification_service.tests.stack import Stack, User
-from notification_service.tickets import verify_ticket_reference
+from notification_service.tickets import render_ticket_pdf, verify_ticket_reference
+from ticketing_common.db import create_engine
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +63,119 @@ async def test_the_download_is_the_same_ticket_as_the_email_attachment(
     )
 
     assert response.content == attachment.get_content()
+
+
+@pytest.fixture
+def renders(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The booking id of every PDF rendered while the test runs."""
+    rendered: list[int] = []
+
+    def counting(details: Any, *args: Any) -> bytes:
+        rendered.append(details.booking_id)
+        return render_ticket_pdf(details, *args)
+
+    monkeypatch.setattr(ticket_store, "render_ticket_pdf", counting)
+    return rendered
+
+
+async def stored_tickets(sessionmaker: async_sessionmaker[AsyncSession], booking_id: int) -> int:
+    async with sessionmaker() as session:
+        count: int = (
+            await session.execute(
+                select(func.count()).select_from(Ticket).where(Ticket.booking_id == booking_id)
+            )
+        ).scalar_one()
+    return count
+
+
+async def download(stack: Stack, user: User, booking_id: int) -> Any:
+    return await stack.notifications.get(
+        f"/api/notifications/tickets/{booking_id}/pdf", headers=user.headers
+    )
+
+
+async def paid_booking(stack: Stack, prefix: str) -> tuple[User, dict[str, Any], dict[str, Any]]:
+    """A buyer whose booking was paid and whose ticket email (and so its PDF) went out."""
+    buyer = await stack.register(prefix)
+    event = await stack.create_event()
+    booking = await stack.book(buyer, event["id"], ["vip-1-1"])
+    await stack.pay(booking)
+    await stack.smtp.wait_for(buyer.email, "Your ticket")
+    return buyer, event, booking
+
+
+async def test_the_stored_ticket_is_served_again_without_rendering(
+    stack: Stack,
+    confirmed: tuple[User, dict[str, Any], dict[str, Any]],
+    renders: list[int],
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    buyer, _, booking = confirmed
+    [message] = stack.smtp.to(buyer.email, "Your ticket")
+    [attachment] = list(message.iter_attachments())
+
+    first = await download(stack, buyer, booking["id"])
+    second = await download(stack, stack.admin, booking["id"])
+
+    assert first.status_code == second.status_code == 200
+    assert first.content == second.content == attachment.get_content()
+    assert renders == [], "rendered once, when the email was composed"
+    assert await stored_tickets(sessionmaker, booking["id"]) == 1
+
+
+async def test_an_older_booking_is_rendered_on_its_first_download_and_then_kept(
+    stack: Stack,
+    renders: list[int],
+    sessionmaker: async_sessionmaker[AsyncSession],
+    booking_settings: BookingSettings,
+) -> None:
+    """Confirmed before tickets were kept and before bookings carried their event: the
+    first downloads (several at once) render it from event_service's answer, store it
+    once and all succeed; later ones re-serve it."""
+    buyer, event, booking = await paid_booking(stack, "older")
+    async with sessionmaker.begin() as session:
+        await session.execute(delete(Ticket).where(Ticket.booking_id == booking["id"]))
+    engine = create_engine(booking_settings)
+    async with engine.begin() as connection:
+        await connection.execute(
+            text(
+                "UPDATE bookings SET event_title = NULL, event_starts_at = NULL, venue = NULL,"
+                " buyer_email = NULL WHERE id = :id"
+            ),
+            {"id": booking["id"]},
+        )
+    await engine.dispose()
+    renders.clear()  # the email's
+    calls_before = len(stack.notification_calls)
+
+    firsts = await asyncio.gather(*(download(stack, buyer, booking["id"]) for _ in range(3)))
+    rendered = len(renders)
+    again = await download(stack, buyer, booking["id"])
+
+    assert [r.status_code for r in firsts] == [200, 200, 200]
+    assert firsts[0].content == firsts[1].content == firsts[2].content == again.content
+    assert event["title"] in " ".join(pdf_text(again.content).split())
+    assert 1 <= rendered <= 3
+    assert len(renders) == rendered, "the kept ticket is re-served"
+    assert await stored_tickets(sessionmaker, booking["id"]) == 1
+    assert f"/internal/events/{event['id']}" in stack.notification_calls[calls_before:]
+
+
+async def test_a_booking_cancelled_after_its_ticket_was_sent_has_no_ticket(
+    stack: Stack, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    buyer, _, booking = await paid_booking(stack, "cancels")
+    assert (await download(stack, buyer, booking["id"])).status_code == 200
+
+    cancelled = await stack.bookings.post(
+        f"/api/bookings/{booking['id']}/cancel", headers=buyer.headers
+    )
+    response = await download(stack, buyer, booking["id"])
+
+    assert cancelled.status_code == 200, cancelled.text
+    assert await stored_tickets(sessionmaker, booking["id"]) == 1
+    assert response.status_code == 409
+    assert response.json()["details"] == {"status": "cancelled"}
 
 
 async def test_an_admin_may_download_anyones_ticket(

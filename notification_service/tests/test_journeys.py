@@ -15,9 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from notification_service.models import Notification
 from notification_service.tests.pdf import pdf_text, qr_codes
 from notification_service.tests.stack import PASSWORD, Stack, code_in
-from notification_service.tickets import verify_ticket_reference
+from notification_service.tickets import format_event_date, verify_ticket_reference
 from ticketing_common.messaging.contracts import (
     BookedSeat,
+    BookingCancelled,
     BookingConfirmed,
     EmailVerification,
     PasswordReset,
@@ -35,6 +36,23 @@ def ticket_pdf(message: EmailMessage) -> bytes:
     content = attachment.get_content()
     assert isinstance(content, bytes)
     return content
+
+
+def calls_about(stack: Stack, *, user_id: int, event_id: int, booking_id: int) -> list[str]:
+    """The internal calls notification_service made for this user, event or booking."""
+    mine = (f"/internal/users/{user_id}", f"/internal/events/{event_id}")
+    return [
+        path
+        for path in stack.notification_calls
+        if path in mine or path == f"/internal/bookings/{booking_id}"
+    ]
+
+
+def plain_text(message: EmailMessage) -> str:
+    body = message.get_body(("plain",))
+    assert body is not None
+    text: str = body.get_content()
+    return text
 
 
 async def no_more_than(stack: Stack, recipient: str, subject: str, count: int) -> None:
@@ -98,6 +116,60 @@ async def test_a_paid_booking_delivers_one_email_with_the_pdf_ticket(stack: Stac
     await no_more_than(stack, buyer.email, "Your ticket", 1)
 
 
+async def test_a_paid_booking_is_emailed_from_the_message_alone(stack: Stack) -> None:
+    buyer = await stack.register()
+    event = await stack.create_event(location="Ghion Hotel Garden, Addis Ababa")
+    booking = await stack.book(buyer, event["id"], ["vvip-1-2", "normal-1-4"])
+
+    await stack.pay(booking)
+
+    [message] = await stack.smtp.wait_for(buyer.email, "Your ticket")
+    text = plain_text(message)
+    assert f"Event: {event['title']}" in text
+    assert "Venue: Ghion Hotel Garden, Addis Ababa" in text
+    assert f"Date: {format_event_date(datetime.fromisoformat(event['date']))}" in text
+    assert "vvip-1-2 (VVIP, row 1, seat 2)" in text
+    assert f"Amount paid: ETB {Decimal(booking['total_amount']):,.2f}" in text
+    assert (
+        calls_about(stack, user_id=buyer.id, event_id=event["id"], booking_id=booking["id"]) == []
+    ), "a v2 booking_confirmed needs no other service"
+
+
+async def test_a_confirmation_from_before_v2_is_emailed_from_lookups(stack: Stack) -> None:
+    """A v1 message (no event details, no email) still in a queue after the upgrade."""
+    buyer = await stack.register()
+    event = await stack.create_event(location="Entoto Park")
+    booking_id = uuid.uuid4().int % 10**9 + 10**9
+
+    await stack.publish(
+        "booking_confirmed",
+        BookingConfirmed(
+            booking_id=booking_id,
+            user_id=buyer.id,
+            event_id=event["id"],
+            hold_token="v1-token",
+            seats=[
+                BookedSeat(
+                    seat_id="vip-1-7", ticket_class="vip", row=1, number=7, price=Decimal("250")
+                )
+            ],
+            total_amount=Decimal("250.00"),
+            currency="ETB",
+            confirmed_at=datetime.now(UTC),
+        ),
+    )
+
+    [message] = await stack.smtp.wait_for(buyer.email, "Your ticket")
+    assert event["title"] in message["Subject"]
+    assert "Venue: Entoto Park" in plain_text(message)
+    [reference] = qr_codes(ticket_pdf(message))
+    signed = verify_ticket_reference(reference, stack.settings.ticket_signing_secret)
+    assert (signed.booking_id, signed.event_id) == (booking_id, event["id"])
+    assert sorted(
+        calls_about(stack, user_id=buyer.id, event_id=event["id"], booking_id=booking_id)
+    ) == [f"/internal/events/{event['id']}", f"/internal/users/{buyer.id}"]
+
+
 async def test_smtp_down_during_a_confirmation_then_up_delivers_exactly_one_email(
     stack: Stack,
 ) -> None:
@@ -132,9 +204,38 @@ async def test_cancelling_a_booking_emails_the_buyer(stack: Stack) -> None:
     assert response.status_code == 200, response.text
     [message] = await stack.smtp.wait_for(buyer.email, "was cancelled")
     assert event["title"] in message["Subject"]
-    text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    text = plain_text(message)
     assert "normal-1-9" in text
     assert f"BK-{booking['id']:08d}" in text
+    assert (
+        calls_about(stack, user_id=buyer.id, event_id=event["id"], booking_id=booking["id"]) == []
+    ), "a v2 booking_cancelled needs no other service"
+
+
+async def test_a_cancellation_from_before_v2_is_emailed_from_lookups(stack: Stack) -> None:
+    buyer = await stack.register()
+    event = await stack.create_event()
+    booking_id = uuid.uuid4().int % 10**9 + 10**9
+
+    await stack.publish(
+        "booking_cancelled",
+        BookingCancelled(
+            booking_id=booking_id,
+            user_id=buyer.id,
+            event_id=event["id"],
+            hold_token="v1-token",
+            seat_ids=["vip-2-1"],
+            previous_status="pending",
+            reason="expired",
+        ),
+    )
+
+    [message] = await stack.smtp.wait_for(buyer.email, "expired")
+    assert message["Subject"] == f"Your reservation for {event['title']} expired"
+    assert "vip-2-1" in plain_text(message)
+    assert sorted(
+        calls_about(stack, user_id=buyer.id, event_id=event["id"], booking_id=booking_id)
+    ) == [f"/internal/events/{event['id']}", f"/internal/users/{buyer.id}"]
 
 
 async def test_a_payment_that_came_too_late_is_announced_as_a_refund(stack: Stack) -> None:
@@ -172,7 +273,7 @@ async def test_a_payment_that_came_too_late_is_announced_as_a_refund(stack: Stac
     [requested] = await stack.smtp.wait_for(buyer.email, "will be refunded")
     [processed] = await stack.smtp.wait_for(buyer.email, "has been processed")
     assert "BK-00424242" in requested["Subject"]
-    assert "ETB 500.00" in requested.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "ETB 500.00" in plain_text(requested)
     assert "BK-00424242" in processed["Subject"]
     await no_more_than(stack, buyer.email, "BK-00434343", 0)  # told by its cancellation email
 

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from notification_service import service
-from notification_service.service import render_ticket
+from notification_service import ticket_store
 from notification_service.settings import NotificationSettings
 from notification_service.tests.pdf import pdf_fonts, pdf_text, qr_codes
+from notification_service.ticket_store import render_ticket
 from notification_service.tickets import (
     DEFAULT_TICKET_FONT_DIRS,
     InvalidTicketReference,
@@ -287,10 +287,10 @@ async def test_an_on_sale_renders_at_most_two_tickets_at_once(
             busy -= 1
         return b"%PDF"
 
-    monkeypatch.setattr(service, "render_ticket_pdf", counting)
+    monkeypatch.setattr(ticket_store, "render_ticket_pdf", counting)
     pdfs = await asyncio.gather(
         *(render_ticket(unicode_details(), NotificationSettings()) for _ in range(12))
     )
 
     assert pdfs == [b"%PDF"] * 12
-    assert most == service.RENDERS_AT_ONCE == 2
+    assert most == ticket_store.RENDERS_AT_ONCE == 2

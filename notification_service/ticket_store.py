@@ -1,0 +1,95 @@
+"""PDF tickets, rendered once and kept.
+
+Rendering is CPU work an on-sale's busiest minutes cannot spare twice, so a booking's PDF
+is rendered when its confirmation email is first composed, stored in ``tickets``, and
+re-served by that email's retries and by every download. A booking confirmed before
+tickets were kept has none until its first download renders and stores it.
+
+Two first renders of one booking at once (the email and a download, two downloads) both
+succeed: the first insert wins (``ON CONFLICT DO NOTHING`` on the booking id) and both
+serve the stored bytes, so every copy of a ticket is the same file.
+
+Every access is a short transaction of its own on the notifier's pool: no connection is
+held while a PDF waits for its turn to render or while a download asks booking_service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+
+from prometheus_client import Counter
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from notification_service.models import Ticket
+from notification_service.settings import NotificationSettings
+from notification_service.tickets import TicketDetails, render_ticket_pdf, sign_ticket_reference
+
+TICKETS = Counter(
+    "notification_tickets_total",
+    "PDF tickets handed out, by whether they were rendered or re-served from the store",
+    ["source"],
+)
+
+#: PDFs rendered at once per process. Rendering is pure-Python CPU work that holds the
+#: GIL, so more threads add no speed, only memory (each render holds its document and
+#: font subsets): under an on-sale the consumers' prefetch would otherwise start a render
+#: per delivered message. Renders beyond these wait in the pool's queue.
+RENDERS_AT_ONCE = 2
+_RENDER_POOL = ThreadPoolExecutor(max_workers=RENDERS_AT_ONCE, thread_name_prefix="ticket-pdf")
+
+
+async def render_ticket(details: TicketDetails, settings: NotificationSettings) -> bytes:
+    """The PDF for a booking (off the event loop: rendering is CPU work)."""
+    reference = sign_ticket_reference(
+        details.booking_id, details.event_id, settings.ticket_signing_secret
+    )
+    render = partial(render_ticket_pdf, details, reference, settings.ticket_font_dirs)
+    context = contextvars.copy_context()  # log lines keep the message's ids
+    return await asyncio.get_running_loop().run_in_executor(_RENDER_POOL, context.run, render)
+
+
+@dataclass(frozen=True, slots=True)
+class TicketStore:
+    sessionmaker: async_sessionmaker[AsyncSession]
+    settings: NotificationSettings
+
+    async def stored(self, booking_id: int) -> bytes | None:
+        async with self.sessionmaker() as session:
+            pdf = (
+                await session.execute(select(Ticket.pdf).where(Ticket.booking_id == booking_id))
+            ).scalar_one_or_none()
+        if pdf is not None:
+            TICKETS.labels("stored").inc()
+        return pdf
+
+    async def keep(self, booking_id: int, pdf: bytes) -> bytes:
+        """Store ``pdf`` unless the booking has a ticket already; return the stored one."""
+        async with self.sessionmaker.begin() as session:
+            inserted = (
+                await session.execute(
+                    insert(Ticket)
+                    .values(booking_id=booking_id, pdf=pdf)
+                    .on_conflict_do_nothing(index_elements=[Ticket.booking_id])
+                    .returning(Ticket.booking_id)
+                )
+            ).scalar_one_or_none()
+            if inserted is not None:
+                return pdf
+            kept: bytes = (
+                await session.execute(select(Ticket.pdf).where(Ticket.booking_id == booking_id))
+            ).scalar_one()
+            return kept
+
+    async def issue(self, details: TicketDetails) -> bytes:
+        """The booking's ticket: the stored one, or rendered from ``details`` and stored."""
+        pdf = await self.stored(details.booking_id)
+        if pdf is None:
+            pdf = await self.keep(details.booking_id, await render_ticket(details, self.settings))
+            TICKETS.labels("rendered").inc()
+        return pdf
