@@ -99,3 +99,26 @@ def pdf_fonts(pdf: bytes) -> set[str]:
             name = str(cast(DictionaryObject, font.get_object())["/BaseFont"]).lstrip("/")
             names.add(name.split("+", 1)[-1])
     return names
+
+
+def embedded_fonts(pdf: bytes) -> set[str]:
+    """The fonts whose glyphs the file carries (TrueType subsets); the standard fonts
+    every reader has (Helvetica) are named but not embedded."""
+    embedded: set[str] = set()
+    for page in PdfReader(io.BytesIO(pdf)).pages:
+        resources = cast(DictionaryObject, page["/Resources"].get_object())
+        fonts = cast(DictionaryObject, resources.get("/Font", DictionaryObject()).get_object())
+        for font in fonts.values():
+            entry = cast(DictionaryObject, font.get_object())
+            descendants = entry.get("/DescendantFonts")
+            candidates = [entry]
+            if descendants is not None:
+                candidates += [d.get_object() for d in descendants.get_object()]
+            for candidate in candidates:
+                descriptor = candidate.get("/FontDescriptor")
+                if descriptor is not None and any(
+                    key in descriptor.get_object()
+                    for key in ("/FontFile", "/FontFile2", "/FontFile3")
+                ):
+                    embedded.add(str(entry["/BaseFont"]).lstrip("/").split("+", 1)[-1])
+    return embedded
