@@ -8,6 +8,7 @@ from payment_service.api import router
 from payment_service.consumers import SUBSCRIPTIONS
 from payment_service.providers import provider_lifecycle
 from payment_service.reconciler import reconciler_lifecycle
+from payment_service.resources import pg_pool_lifecycle
 from payment_service.settings import PaymentSettings, get_settings
 from ticketing_common.app import create_service_app
 from ticketing_common.messaging import messaging_lifecycle
@@ -19,6 +20,7 @@ def create_app(settings: PaymentSettings | None = None) -> FastAPI:
         routers=[router],
         description="Payments: provider checkout, verify, signed callbacks, refunds.",
         lifecycles=[
+            pg_pool_lifecycle,
             provider_lifecycle,
             messaging_lifecycle(subscriptions=SUBSCRIPTIONS),
             reconciler_lifecycle,

@@ -1,15 +1,29 @@
-"""What payment_service does with other services' messages: refund requests."""
+"""What payment_service does with other services' messages: its record of the bookings it
+may charge, and refund requests."""
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
-from payment_service import service
+from payment_service import payable_bookings, service
 from payment_service.providers import PaymentProvider, ProviderRejected
 from ticketing_common.messaging import MessageContext, PermanentFailure, Subscription
-from ticketing_common.messaging.contracts import RefundRequested
+from ticketing_common.messaging.contracts import BookingCancelled, BookingCreated, RefundRequested
 
 logger = logging.getLogger("payment.consumers")
+
+
+async def on_booking_created(ctx: MessageContext, payload: BookingCreated) -> None:
+    """Keep the pending booking's amount, buyer and event, so initialize asks nobody."""
+    await payable_bookings.record_created(ctx.session, payload)
+
+
+async def on_booking_cancelled(ctx: MessageContext, payload: BookingCancelled) -> None:
+    """A booking that left pending can no longer be paid. A confirmed one's cancellation
+    changes nothing here: its money goes back through ``refund_requested``."""
+    if payload.previous_status == "pending":
+        await payable_bookings.record_closed(ctx.session, payload)
 
 
 async def on_refund_requested(ctx: MessageContext, payload: RefundRequested) -> None:
@@ -30,4 +44,8 @@ async def on_refund_requested(ctx: MessageContext, payload: RefundRequested) -> 
         raise PermanentFailure(f"provider refused the refund: {exc}") from exc
 
 
-SUBSCRIPTIONS = [Subscription("refund_requested", on_refund_requested)]
+SUBSCRIPTIONS: list[Subscription[Any]] = [
+    Subscription("booking_created", on_booking_created),
+    Subscription("booking_cancelled", on_booking_cancelled),
+    Subscription("refund_requested", on_refund_requested),
+]

@@ -14,3 +14,9 @@ PAYMENT_CALLBACKS = Counter(
     "Provider callbacks by result: accepted, bad_signature, stale, unknown_payment",
     ["result"],
 )
+BOOKING_LOOKUPS = Counter(
+    "payment_booking_lookups_total",
+    "Where initialize found the booking: record (this service's own, from booking_created "
+    "or an earlier fetch), fetched (asked of booking_service: the buyer beat the message)",
+    ["source"],
+)

@@ -7,7 +7,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, ClassVar
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Numeric, String, Text, text
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Numeric, String, Text, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from ticketing_common.db import TYPE_ANNOTATION_MAP, TimestampMixin, service_metadata, utcnow
@@ -27,10 +27,6 @@ class PaymentStatus(StrEnum):
     REFUNDED = "refunded"
 
 
-#: A booking has at most one payment in these states: initializing again returns it.
-ACTIVE_STATUSES = (PaymentStatus.PENDING, PaymentStatus.SUCCESS)
-
-
 class Payment(TimestampMixin, Base):
     """This service's record of one attempt to pay for one booking.
 
@@ -44,6 +40,8 @@ class Payment(TimestampMixin, Base):
             "status IN ('pending', 'success', 'failed', 'refunded')", name="status_known"
         ),
         CheckConstraint("amount > 0", name="amount_positive"),
+        # A booking has at most one active (pending or paid) payment: initializing again
+        # answers it, and concurrent initializes make one.
         Index(
             "uq_payments_active_booking",
             "booking_id",
@@ -76,6 +74,49 @@ class Payment(TimestampMixin, Base):
     refunded_at: Mapped[datetime | None]
     refund_reference: Mapped[str | None] = mapped_column(String(100))
     last_checked_at: Mapped[datetime | None]
+    #: When an initialize last asked the provider to open this payment's checkout, while
+    #: ``checkout_url`` is still unknown: a request in flight, which concurrent initializes
+    #: wait for. NULL once that request failed, so the next initialize asks again at once.
+    checkout_requested_at: Mapped[datetime | None]
+
+
+class PayableStatus(StrEnum):
+    PENDING = "pending"
+    CLOSED = "closed"
+
+
+class PayableBooking(Base):
+    """This service's own record of a booking it may be asked to charge.
+
+    ``booking_created`` fills it and ``booking_cancelled`` (of a pending booking) closes
+    it, so initialize asks booking_service nothing. Messages may arrive in any order: a
+    cancellation that comes first leaves a closed row without the amount (a tombstone),
+    and the creation that follows does not reopen it. When a buyer is faster than the
+    outbox relay, initialize fetches the booking once and stores it here.
+    """
+
+    __tablename__ = "payable_bookings"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'closed')", name="status_known"),
+        CheckConstraint(
+            "status = 'closed' OR (amount IS NOT NULL AND currency IS NOT NULL "
+            "AND expires_at IS NOT NULL)",
+            name="pending_has_amount",
+        ),
+    )
+
+    booking_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    user_id: Mapped[int] = mapped_column(BigInteger)
+    event_id: Mapped[int] = mapped_column(BigInteger)
+    amount: Mapped[Decimal | None] = mapped_column(Money)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    event_title: Mapped[str | None] = mapped_column(String(200))
+    #: the seats in words, for the provider's checkout page
+    description: Mapped[str | None] = mapped_column(Text)
+    buyer_email: Mapped[str | None] = mapped_column(String(320))
+    expires_at: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class RefundOutcome(StrEnum):

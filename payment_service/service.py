@@ -1,4 +1,4 @@
-"""Payments: open a checkout for a booking, settle it exactly once, refund it.
+"""Payments: settle them exactly once, refund them (opening one: :mod:`.initialize`).
 
 Every way a payment's outcome arrives (the buyer's verify, the provider's callback, the
 reconciler) goes through :func:`settle_payment`: it asks the provider, then changes the
@@ -15,47 +15,23 @@ import secrets
 import time
 from datetime import timedelta
 
-from cachetools import TTLCache
 from sqlalchemy import or_, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from payment_service.metrics import PAYMENT_CALLBACKS, PAYMENTS
-from payment_service.models import (
-    ACTIVE_STATUSES,
-    Payment,
-    PaymentStatus,
-    Refund,
-    RefundOutcome,
-)
+from payment_service.models import Payment, PaymentStatus, Refund, RefundOutcome
 from payment_service.providers import (
-    CheckoutRequest,
     PaymentProvider,
     ProviderError,
-    ProviderRejected,
     ProviderStatus,
     ProviderTransaction,
     ProviderTransactionNotFound,
 )
-from payment_service.schemas import (
-    BookingView,
-    CallbackBody,
-    EventView,
-    InitializePaymentRequest,
-)
+from payment_service.schemas import CallbackBody
 from payment_service.settings import PaymentSettings
 from payment_service.webhooks import InvalidSignature, StaleSignature, check_signature
-from ticketing_common.db import on_commit, utcnow
-from ticketing_common.errors import (
-    BadRequest,
-    Conflict,
-    DomainError,
-    Forbidden,
-    NotFound,
-    ServiceUnavailable,
-    UpstreamError,
-)
-from ticketing_common.http_client import InternalClient
+from ticketing_common.db import on_commit, release_connection, utcnow
+from ticketing_common.errors import BadRequest, Conflict, Forbidden, NotFound, ServiceUnavailable
 from ticketing_common.messaging import publish
 from ticketing_common.messaging.contracts import (
     PaymentFailed,
@@ -94,133 +70,6 @@ def _count_after_commit(session: AsyncSession, outcome: str) -> None:
 
 def new_tx_ref(booking_id: int) -> str:
     return f"tkt-{booking_id}-{secrets.token_hex(12)}"
-
-
-# Initialize
-
-
-async def fetch_booking(
-    http: InternalClient, settings: PaymentSettings, booking_id: int
-) -> BookingView:
-    data = await http.get_json(
-        f"{settings.booking_service_url}/internal/bookings/{booking_id}", what="booking"
-    )
-    return BookingView.model_validate(data)
-
-
-#: event titles by id: the checkout page's title may trail a rename by a minute, and an
-#: on-sale's thousands of checkouts ask event_service once a minute instead of each time
-_TITLES: TTLCache[int, str] = TTLCache(maxsize=4096, ttl=60)
-
-
-async def fetch_event_title(http: InternalClient, settings: PaymentSettings, event_id: int) -> str:
-    """The event's title for the checkout page; a cosmetic, so a failed lookup is no error."""
-    if (title := _TITLES.get(event_id)) is not None:
-        return title
-    try:
-        data = await http.get_json(
-            f"{settings.event_service_url}/internal/events/{event_id}", what="event"
-        )
-        title = _TITLES[event_id] = EventView.model_validate(data).title
-        return title
-    except (DomainError, ValueError) as exc:
-        logger.warning("event title unavailable", extra={"event_id": event_id, "error": str(exc)})
-        return f"Event #{event_id}"
-
-
-def _describe_seats(booking: BookingView) -> str:
-    seats = ", ".join(
-        f"{s.ticket_class.upper()} row {s.row} seat {s.number}" for s in booking.seats
-    )
-    count = len(booking.seats)
-    noun = "ticket" if count == 1 else "tickets"
-    return f"Booking #{booking.id}: {count} {noun}" + (f" ({seats})" if seats else "")
-
-
-async def _active_payment(session: AsyncSession, booking_id: int) -> Payment | None:
-    query = select(Payment).where(
-        Payment.booking_id == booking_id, Payment.status.in_(ACTIVE_STATUSES)
-    )
-    return (await session.execute(query)).scalar_one_or_none()
-
-
-def _pending_or_conflict(payment: Payment) -> Payment:
-    if payment.status != PaymentStatus.PENDING:
-        raise PaymentAlreadyMade("this booking is already paid")
-    return payment
-
-
-async def initialize_payment(
-    session: AsyncSession,
-    *,
-    http: InternalClient,
-    provider: PaymentProvider,
-    settings: PaymentSettings,
-    principal: Principal,
-    request: InitializePaymentRequest,
-) -> Payment:
-    """Open (or return the already open) checkout for the caller's pending booking.
-
-    Amount and currency come from booking_service, never from the request.
-    """
-    booking = await fetch_booking(http, settings, request.booking_id)
-    if booking.user_id != principal.user_id:
-        raise Forbidden("you can only pay for your own bookings")
-    # Asked before the first query, so no database connection waits on event_service.
-    title = await fetch_event_title(http, settings, booking.event_id)
-    existing = await _active_payment(session, booking.id)
-    if existing is not None and existing.status == PaymentStatus.SUCCESS:
-        raise PaymentAlreadyMade("this booking is already paid")
-    if booking.status != "pending":
-        raise BookingNotPayable(f"booking is {booking.status}, only pending bookings can be paid")
-    if existing is not None:
-        return existing
-
-    payment = Payment(
-        booking_id=booking.id,
-        user_id=booking.user_id,
-        tx_ref=new_tx_ref(booking.id),
-        amount=booking.total_amount,
-        currency=booking.currency,
-        status=PaymentStatus.PENDING,
-        provider=provider.name,
-        email=request.email or principal.email,
-        first_name=request.first_name,
-        last_name=request.last_name,
-    )
-    try:
-        async with session.begin_nested():
-            session.add(payment)
-    except IntegrityError:
-        # A concurrent initialize for the same booking committed first: answer with that.
-        winner = await _active_payment(session, booking.id)
-        if winner is None:
-            raise
-        return _pending_or_conflict(winner)
-
-    checkout = CheckoutRequest(
-        tx_ref=payment.tx_ref,
-        amount=payment.amount,
-        currency=payment.currency,
-        title=title,
-        description=_describe_seats(booking),
-        return_url=settings.payment_return_url or None,
-        callback_url=settings.callback_url,
-        email=payment.email,
-        first_name=payment.first_name,
-        last_name=payment.last_name,
-    )
-    try:
-        opened = await provider.initialize(checkout)
-    except ProviderRejected as exc:
-        raise UpstreamError(f"payment provider refused the checkout: {exc}") from exc
-    except ProviderError as exc:
-        raise ServiceUnavailable("payment provider unavailable, try again shortly") from exc
-    payment.checkout_url = opened.checkout_url
-    payment.provider_reference = opened.reference
-    await session.flush()
-    _count_after_commit(session, "initialized")
-    return payment
 
 
 # Settle: verify, callback and reconciler all end here
@@ -324,9 +173,7 @@ async def settle_payment(
     """Ask the provider about a pending payment and record the answer; settled ones stay."""
     if payment.status != PaymentStatus.PENDING:
         return payment
-    if session.in_transaction():
-        # Only reads so far: end them, so no pooled connection waits on the provider.
-        await session.commit()
+    await release_connection(session)  # no pooled connection waits on the provider
     observed = await _ask_provider(provider, payment)
     return await _record_outcome(session, payment.id, observed)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from payment_service import service
-from payment_service.api.deps import HttpDep, ProviderDep, SettingsDep
+from payment_service import initialize, service
+from payment_service.api.deps import HttpDep, PgDep, ProviderDep, SettingsDep
 from payment_service.schemas import (
     CallbackAck,
     CheckoutResponse,
@@ -24,13 +24,15 @@ router = APIRouter(prefix="/api/payments", tags=["payments"])
 async def initialize_payment(
     body: InitializePaymentRequest,
     principal: CurrentUser,
+    pg: PgDep,
     session: SessionDep,
     http: HttpDep,
     provider: ProviderDep,
     settings: SettingsDep,
 ) -> CheckoutResponse:
     """Open the provider's checkout for the caller's pending booking (or return the open one)."""
-    payment = await service.initialize_payment(
+    return await initialize.initialize_payment(
+        pg,
         session,
         http=http,
         provider=provider,
@@ -38,8 +40,6 @@ async def initialize_payment(
         principal=principal,
         request=body,
     )
-    assert payment.checkout_url is not None
-    return CheckoutResponse(checkout_url=payment.checkout_url, tx_ref=payment.tx_ref)
 
 
 @router.get("/verify/{tx_ref}", response_model=PaymentResponse)

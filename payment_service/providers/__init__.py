@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 
 import httpx
 from fastapi import FastAPI, Request
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from payment_service.providers.base import (
     CheckoutRequest,
@@ -23,6 +22,7 @@ from payment_service.providers.base import (
 from payment_service.providers.chapa import ChapaProvider
 from payment_service.providers.simulated import SimulatedProvider
 from payment_service.settings import PaymentSettings
+from ticketing_common.db import create_engine
 
 __all__ = [
     "ChapaProvider",
@@ -50,8 +50,11 @@ def create_provider(
 ) -> PaymentProvider:
     if settings.payment_provider == "chapa":
         return ChapaProvider(settings, transport=transport)
-    engine = create_async_engine(
-        settings.database_url, pool_size=SIMULATED_POOL_SIZE, max_overflow=SIMULATED_POOL_SIZE
+    engine = create_engine(
+        settings,
+        pool_size=SIMULATED_POOL_SIZE,
+        max_overflow=SIMULATED_POOL_SIZE,
+        application_name=f"{settings.service_name}.simulated_provider",
     )
     return SimulatedProvider(settings, engine, transport=transport)
 

@@ -74,9 +74,13 @@ class PaymentProvider(Protocol):
 
     Every call is safe to repeat: ``initialize`` with the same ``tx_ref`` never opens a
     second charge and ``refund`` of a refunded transaction returns the first refund.
+    ``idempotent_initialize`` says what a repeated ``initialize`` answers: the same
+    checkout (True), or a refusal of the used ``tx_ref`` (False, as Chapa does), in which
+    case a checkout whose answer was lost needs a new ``tx_ref``.
     """
 
     name: str
+    idempotent_initialize: bool
 
     async def initialize(self, request: CheckoutRequest) -> CheckoutSession: ...
 

@@ -55,6 +55,8 @@ def _customization(text: str, limit: int) -> str:
 
 class ChapaProvider:
     name = "chapa"
+    #: Chapa refuses a ``tx_ref`` it has seen ("Transaction reference has been used before")
+    idempotent_initialize = False
 
     def __init__(
         self, settings: PaymentSettings, transport: httpx.AsyncBaseTransport | None = None

@@ -18,7 +18,7 @@ import time
 from decimal import Decimal
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import select, union_all
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -53,6 +53,8 @@ def _reference(prefix: str) -> str:
 
 class SimulatedProvider:
     name = "simulated"
+    #: a repeated initialize of a ``tx_ref`` answers the checkout it opened the first time
+    idempotent_initialize = True
 
     def __init__(
         self,
@@ -82,30 +84,44 @@ class SimulatedProvider:
             await asyncio.wait(set(self._deliveries))
 
     async def initialize(self, request: CheckoutRequest) -> CheckoutSession:
+        """Record the transaction once per ``tx_ref`` and answer its hosted page.
+
+        One statement, committing on its own (no BEGIN/COMMIT round trips): the insert,
+        or else the reference of the transaction this ``tx_ref`` opened before, so a
+        repeated initialize answers the same checkout.
+        """
         name = " ".join(p for p in (request.first_name, request.last_name) if p) or None
-        async with self._sessions.begin() as session:
-            await session.execute(
-                insert(SimulatedTransaction)
-                .values(
-                    tx_ref=request.tx_ref,
-                    reference=_reference("SIM"),
-                    amount=request.amount,
-                    currency=request.currency,
-                    title=request.title,
-                    description=request.description,
-                    customer_email=request.email,
-                    customer_name=name,
-                    return_url=request.return_url,
-                    callback_url=request.callback_url,
-                    status=ProviderStatus.PENDING,
-                    created_at=utcnow(),
-                )
-                .on_conflict_do_nothing(index_elements=["tx_ref"])
+        inserted = (
+            insert(SimulatedTransaction)
+            .values(
+                tx_ref=request.tx_ref,
+                reference=_reference("SIM"),
+                amount=request.amount,
+                currency=request.currency,
+                title=request.title,
+                description=request.description,
+                customer_email=request.email,
+                customer_name=name,
+                return_url=request.return_url,
+                callback_url=request.callback_url,
+                status=ProviderStatus.PENDING,
+                created_at=utcnow(),
             )
-            txn = await self._get(session, request.tx_ref)
+            .on_conflict_do_nothing(index_elements=[SimulatedTransaction.tx_ref])
+            .returning(SimulatedTransaction.reference)
+            .cte("inserted")
+        )
+        known = select(SimulatedTransaction.reference).where(
+            SimulatedTransaction.tx_ref == request.tx_ref
+        )
+        async with self._engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            reference = await conn.scalar(union_all(select(inserted.c.reference), known))
+            if reference is None:  # a concurrent initialize of this tx_ref committed it
+                reference = (await conn.execute(known)).scalar_one()
         return CheckoutSession(
-            checkout_url=f"{self._settings.checkout_base_url}/{txn.tx_ref}",
-            reference=txn.reference,
+            checkout_url=f"{self._settings.checkout_base_url}/{request.tx_ref}",
+            reference=reference,
         )
 
     async def verify(self, tx_ref: str) -> ProviderTransaction:

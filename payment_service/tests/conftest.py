@@ -1,9 +1,12 @@
 """payment_service tests: the real app on a real PostgreSQL, RabbitMQ and Redis.
 
 booking_service runs in-process next to it (its real ``/internal/bookings`` API on its own
-migrated database), reached through the payment app's ordinary ``InternalClient``. The
-Chapa variant talks HTTP to a local fake Chapa server (``fake_chapa.py``). The payment app
-publishes on an exchange of its own, so these tests never feed other suites' queues.
+migrated database), reached through the payment app's ordinary ``InternalClient``; the
+network records every internal call. A booking is announced to payment_service as
+booking_service does it, with ``booking_created`` through an outbox, the relay, RabbitMQ
+and the consumer. The Chapa variant talks HTTP to a local fake Chapa server
+(``fake_chapa.py``). The payment app publishes on an exchange of its own, so these tests
+never feed other suites' queues.
 """
 
 from __future__ import annotations
@@ -25,26 +28,35 @@ from fastapi import FastAPI
 from pydantic import Field
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.orm import selectinload
 
 from booking_service.app import create_app as create_booking_app
 from booking_service.models import Base as BookingBase
 from booking_service.models import Booking, BookingSeat
 from booking_service.settings import BookingSettings
 from payment_service.app import create_app
-from payment_service.models import Base, Payment
+from payment_service.models import Base, PayableBooking, Payment
 from payment_service.providers import SimulatedProvider
 from payment_service.settings import PaymentSettings
 from payment_service.tests.fake_chapa import SECRET_KEY, FakeChapa, serve_fake_chapa
 from payment_service.webhooks import SIGNATURE_HEADER, sign
 from ticketing_common.db import create_sessionmaker, utcnow
 from ticketing_common.http_client import InternalClient
-from ticketing_common.messaging.schema import MESSAGING_TABLES, outbox_messages
+from ticketing_common.messaging import publish
+from ticketing_common.messaging.contracts import (
+    BookedSeat,
+    BookingCancelled,
+    BookingCreated,
+    Payload,
+)
+from ticketing_common.messaging.schema import MESSAGING_TABLES, inbox_messages, outbox_messages
 from ticketing_common.security import issue_token
 from ticketing_common.testing import fresh_database, running_app, truncate_all
 
 TEST_EXCHANGE = "ticketing.events.payment_pytest"
 PAYMENT_HOST = "payment.test"
 BOOKING_HOST = "booking.test"
+EVENT_HOST = "event.test"
 
 
 class BookingSettingsForPayments(BookingSettings):
@@ -60,8 +72,10 @@ class ServiceRouter(httpx.AsyncBaseTransport):
         self._routes = {host: httpx.ASGITransport(app=app) for host, app in routes.items()}
         self._held = held
         self.held_now = 0  # requests the network is holding at this moment
+        self.sent: list[str] = []  # "GET /internal/bookings/1", in the order sent
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.sent.append(f"{request.method} {request.url.path}")
         if self._held is not None:  # the network holds every request until the test lets go
             self.held_now += 1
             try:
@@ -82,7 +96,7 @@ def payment_settings() -> PaymentSettings:
         RABBITMQ_EXCHANGE=TEST_EXCHANGE,
         PAYMENT_SERVICE_URL=f"http://{PAYMENT_HOST}",
         BOOKING_SERVICE_URL=f"http://{BOOKING_HOST}",
-        EVENT_SERVICE_URL="http://event.test",
+        EVENT_SERVICE_URL=f"http://{EVENT_HOST}",
         PUBLIC_BASE_URL="http://gateway.test",
         PAYMENT_RECONCILE_INTERVAL_SECONDS=3600,
     )
@@ -139,6 +153,47 @@ class Buyer:
     user_id: int
     headers: dict[str, str]
 
+    @property
+    def email(self) -> str:
+        return f"buyer{self.user_id}@example.com"
+
+
+def booking_created(booking: Booking) -> BookingCreated:
+    """The ``booking_created`` booking_service publishes for ``booking``."""
+    assert booking.event_title is not None
+    assert booking.event_starts_at is not None
+    return BookingCreated(
+        booking_id=booking.id,
+        user_id=booking.user_id,
+        buyer_email=booking.buyer_email,
+        event_id=booking.event_id,
+        organizer_id=booking.organizer_id,
+        event_title=booking.event_title,
+        event_starts_at=booking.event_starts_at,
+        venue=booking.venue or "",
+        seats=[BookedSeat.model_validate(s, from_attributes=True) for s in booking.seats],
+        total_amount=booking.total_amount,
+        currency=booking.currency,
+        expires_at=booking.expires_at,
+        created_at=booking.created_at,
+    )
+
+
+def booking_cancelled(booking: Booking, **changes: Any) -> BookingCancelled:
+    """The ``booking_cancelled`` booking_service publishes when ``booking`` leaves pending."""
+    fields: dict[str, Any] = {
+        "booking_id": booking.id,
+        "user_id": booking.user_id,
+        "event_id": booking.event_id,
+        "hold_token": booking.hold_token,
+        "seat_ids": [seat.seat_id for seat in booking.seats],
+        "previous_status": "pending",
+        "reason": "cancelled",
+        "event_title": booking.event_title,
+        "buyer_email": booking.buyer_email,
+    }
+    return BookingCancelled.model_validate(fields | changes)
+
 
 @dataclass
 class Payments:
@@ -150,6 +205,8 @@ class Payments:
     booking_engine: AsyncEngine
     payment_engine: AsyncEngine
     fake_chapa: FakeChapa | None
+    #: the network of the app's internal calls (``network.sent`` lists them)
+    network: ServiceRouter
 
     @property
     def provider_name(self) -> str:
@@ -175,14 +232,23 @@ class Payments:
         prices: tuple[str, ...] = ("150.00", "250.50"),
         currency: str = "ETB",
         event_id: int = 7,
+        row: int = 1,
+        event_title: str | None = "Tizita Night",
+        expires_in: timedelta = timedelta(minutes=15),
+        announced: bool = True,
     ) -> int:
-        """A booking in booking_service's database, as its create flow would leave it."""
+        """A booking in booking_service's database, as its create flow would leave it.
+
+        A pending one is announced to payment_service (``booking_created``, through the
+        broker) unless ``announced=False``: the buyer then beats the message. No
+        ``event_title`` makes a booking from before bookings kept their event's title.
+        """
         seats = [
             BookingSeat(
                 event_id=event_id,
-                seat_id=f"vip-1-{n}",
+                seat_id=f"vip-{row}-{n}",
                 ticket_class="vip",
-                row=1,
+                row=row,
                 number=n,
                 price=Decimal(price),
                 status=status,
@@ -197,12 +263,57 @@ class Payments:
             total_amount=sum((s.price for s in seats), Decimal("0")),
             currency=currency,
             hold_token=uuid.uuid4().hex,
-            expires_at=utcnow() + timedelta(minutes=15),
+            expires_at=utcnow() + expires_in,
+            event_title=event_title,
+            event_starts_at=utcnow() + timedelta(days=30) if event_title else None,
+            venue="Millennium Hall" if event_title else None,
+            buyer_email=buyer.email if event_title else None,
             seats=seats,
         )
         async with create_sessionmaker(self.booking_engine)() as session, session.begin():
             session.add(booking)
+        if announced and status == "pending":
+            await self.announce(booking.id)
         return booking.id
+
+    async def _stored_booking(self, booking_id: int) -> Booking:
+        async with create_sessionmaker(self.booking_engine)() as session:
+            booking = await session.get(Booking, booking_id, options=[selectinload(Booking.seats)])
+            assert booking is not None
+            return booking
+
+    async def announce(self, booking_id: int) -> None:
+        """booking_service's ``booking_created`` for the booking reaches payment_service."""
+        await self.send("booking_created", booking_created(await self._stored_booking(booking_id)))
+
+    async def cancel_booking(self, booking_id: int, **changes: Any) -> None:
+        """booking_service ends the booking (``reason``: cancelled, expired, payment_failed)
+        and says so with ``booking_cancelled``."""
+        ended = {"expired": "expired", "payment_failed": "failed"}
+        await self.set_booking_status(booking_id, ended.get(changes.get("reason", ""), "cancelled"))
+        booking = await self._stored_booking(booking_id)
+        await self.send("booking_cancelled", booking_cancelled(booking, **changes))
+
+    async def send(self, routing_key: str, payload: Payload) -> None:
+        """Deliver a message as its producer does (outbox, relay, broker) and wait until
+        payment_service's consumer has handled it."""
+        async with self.app.state.sessionmaker() as session, session.begin():
+            message_id = await publish(session, routing_key, payload)
+        async with asyncio.timeout(15):
+            while True:
+                async with self.payment_engine.connect() as conn:
+                    handled = await conn.scalar(
+                        select(func.count())
+                        .select_from(inbox_messages)
+                        .where(inbox_messages.c.message_id == message_id)
+                    )
+                if handled:
+                    return
+                await asyncio.sleep(0.01)
+
+    async def payable_booking(self, booking_id: int) -> PayableBooking | None:
+        async with create_sessionmaker(self.payment_engine)() as session:
+            return await session.get(PayableBooking, booking_id)
 
     async def set_booking_status(self, booking_id: int, status: str) -> None:
         async with self.booking_engine.begin() as conn:
@@ -332,11 +443,10 @@ def payments_factory(
         if fake is None:  # the simulated provider's callbacks reach this app in-process
             app.state.provider_transport = ServiceRouter({PAYMENT_HOST: app}, callbacks_held)
         async with running_app(app) as client:
+            network = ServiceRouter({BOOKING_HOST: booking_app})
             await app.state.http.aclose()
-            app.state.http = InternalClient(
-                settings, transport=ServiceRouter({BOOKING_HOST: booking_app})
-            )
-            yield Payments(app, client, settings, booking_engine, payment_engine, fake)
+            app.state.http = InternalClient(settings, transport=network)
+            yield Payments(app, client, settings, booking_engine, payment_engine, fake, network)
 
     return start
 

@@ -47,7 +47,7 @@ async def test_the_checkout_page_shows_amount_booking_and_pay_and_decline(
     assert page.headers["x-frame-options"] == "DENY"
     html = page.text
     assert "ETB 1,250.00" in html
-    assert "Event #7" in html  # the title event_service would give; it is not running here
+    assert "Tizita Night" in html  # the event's title, as booking_created carried it
     assert "VIP row 1 seat 1, VIP row 1 seat 2" in html
     assert tx_ref in html
     assert f'action="/api/payments/checkout/{tx_ref}/pay"' in html

@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 
 from payment_service.consumers import on_refund_requested
 from payment_service.models import Refund
 from payment_service.tests.conftest import Buyer, Payments
 from ticketing_common.db import utcnow
-from ticketing_common.messaging import Envelope, MessageContext, PermanentFailure, publish
+from ticketing_common.messaging import Envelope, MessageContext, PermanentFailure
 from ticketing_common.messaging.contracts import RefundRequested
-from ticketing_common.messaging.schema import inbox_messages
 
 
 async def _paid(payments: Payments, buyer: Buyer, prices: tuple[str, ...] = ("300.25",)) -> str:
@@ -41,23 +39,6 @@ def _request(
     )
 
 
-async def _send(payments: Payments, request: RefundRequested) -> None:
-    """Publish as booking_service would: through an outbox, the relay and the broker."""
-    async with payments.app.state.sessionmaker() as session, session.begin():
-        await publish(session, "refund_requested", request)
-
-
-async def _wait_consumed(payments: Payments, count: int, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        async with payments.payment_engine.connect() as conn:
-            seen = await conn.scalar(select(func.count()).select_from(inbox_messages))
-        if (seen or 0) >= count:
-            return
-        assert time.monotonic() < deadline, f"only {seen} of {count} messages consumed"
-        await asyncio.sleep(0.1)
-
-
 async def _refunds(payments: Payments) -> list[Refund]:
     async with payments.app.state.sessionmaker() as session:
         return list((await session.scalars(select(Refund).order_by(Refund.id))).all())
@@ -70,8 +51,7 @@ async def test_a_refund_request_refunds_the_paid_booking_through_the_provider(
     tx_ref = await _paid(payments, buyer)
     payment = await payments.payment(tx_ref)
 
-    await _send(payments, _request(payment.booking_id, buyer.user_id))
-    await _wait_consumed(payments, 1)
+    await payments.send("refund_requested", _request(payment.booking_id, buyer.user_id))
 
     refunded = await payments.payment(tx_ref)
     assert refunded.status == "refunded"
@@ -95,8 +75,9 @@ async def test_the_provider_itself_records_the_refund(payments: Payments) -> Non
     tx_ref = await _paid(payments, buyer)
     payment = await payments.payment(tx_ref)
 
-    await _send(payments, _request(payment.booking_id, buyer.user_id, tx_ref=tx_ref))
-    await _wait_consumed(payments, 1)
+    await payments.send(
+        "refund_requested", _request(payment.booking_id, buyer.user_id, tx_ref=tx_ref)
+    )
 
     if payments.fake_chapa is not None:
         assert payments.fake_chapa.transactions[tx_ref].status == "refunded"
@@ -114,9 +95,12 @@ async def test_two_refund_requests_for_one_booking_refund_once(payments: Payment
     tx_ref = await _paid(payments, buyer)
     booking_id = (await payments.payment(tx_ref)).booking_id
 
-    await _send(payments, _request(booking_id, buyer.user_id))
-    await _send(payments, _request(booking_id, buyer.user_id, reason="cancelled_by_user"))
-    await _wait_consumed(payments, 2)
+    await asyncio.gather(
+        payments.send("refund_requested", _request(booking_id, buyer.user_id)),
+        payments.send(
+            "refund_requested", _request(booking_id, buyer.user_id, reason="cancelled_by_user")
+        ),
+    )
 
     assert [r.outcome for r in await _refunds(payments)] == ["refunded"]
     assert len(await payments.outbox("payment_refunded")) == 1
@@ -129,9 +113,8 @@ async def test_a_refund_request_with_nothing_paid_is_recorded_and_acknowledged(
     tx_ref = await simulated.open_checkout(buyer, await simulated.booking(buyer))
     booking_id = (await simulated.payment(tx_ref)).booking_id
 
-    await _send(simulated, _request(booking_id, buyer.user_id))
-    await _send(simulated, _request(424242, buyer.user_id))
-    await _wait_consumed(simulated, 2)
+    await simulated.send("refund_requested", _request(booking_id, buyer.user_id))
+    await simulated.send("refund_requested", _request(424242, buyer.user_id))
 
     records = await _refunds(simulated)
     assert [(r.booking_id, r.outcome) for r in records] == [

@@ -1,0 +1,147 @@
+"""payment_service's own record of the bookings it may charge (``payable_bookings``).
+
+``booking_created`` fills it and ``booking_cancelled`` closes it, so initializing a
+payment asks booking_service nothing. Messages arrive in any order and more than once:
+a record is written once and never reopened, and a cancellation that comes before its
+creation leaves a closed row (a tombstone) that the creation then leaves alone.
+
+A buyer can be faster than the outbox relay; then initialize asks booking_service once
+(:func:`fetch_and_store`) and stores what it learns, so later initializes find it here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from cachetools import TTLCache
+from sqlalchemy.dialects.postgresql import Insert, insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from payment_service.models import PayableBooking, PayableStatus
+from payment_service.settings import PaymentSettings
+from ticketing_common.db import release_connection
+from ticketing_common.errors import DomainError
+from ticketing_common.http_client import InternalClient
+from ticketing_common.internal.clients import BookingsApi, EventsApi
+from ticketing_common.internal.models import BookingView
+from ticketing_common.messaging.contracts import BookingCancelled, BookingCreated
+
+logger = logging.getLogger("payment.payable_bookings")
+
+
+class _Seat(Protocol):
+    @property
+    def ticket_class(self) -> str: ...
+    @property
+    def row(self) -> int: ...
+    @property
+    def number(self) -> int: ...
+
+
+def _describe_seats(booking_id: int, seats: Sequence[_Seat]) -> str:
+    """The seats in words, for the provider's checkout page."""
+    listed = ", ".join(f"{s.ticket_class.upper()} row {s.row} seat {s.number}" for s in seats)
+    noun = "ticket" if len(seats) == 1 else "tickets"
+    return f"Booking #{booking_id}: {len(seats)} {noun}" + (f" ({listed})" if listed else "")
+
+
+def _store(record: dict[str, Any]) -> Insert:
+    """Insert a record unless one exists: a closed one stays closed, a stored one as is."""
+    return (
+        insert(PayableBooking)
+        .values(record)
+        .on_conflict_do_nothing(index_elements=[PayableBooking.booking_id])
+    )
+
+
+async def record_created(session: AsyncSession, booking: BookingCreated) -> None:
+    """Keep a new pending booking; a record already there (fetched, or a tombstone) stays."""
+    await session.execute(
+        _store(
+            {
+                "booking_id": booking.booking_id,
+                "user_id": booking.user_id,
+                "event_id": booking.event_id,
+                "amount": booking.total_amount,
+                "currency": booking.currency,
+                "event_title": booking.event_title,
+                "description": _describe_seats(booking.booking_id, booking.seats),
+                "buyer_email": booking.buyer_email,
+                "expires_at": booking.expires_at,
+                "status": PayableStatus.PENDING,
+            }
+        )
+    )
+
+
+async def record_closed(session: AsyncSession, booking: BookingCancelled) -> None:
+    """The booking left pending (cancelled, expired, failed): it can no longer be paid.
+
+    Closes the record, or leaves a closed tombstone when ``booking_created`` has not
+    arrived yet.
+    """
+    await session.execute(
+        insert(PayableBooking)
+        .values(
+            booking_id=booking.booking_id,
+            user_id=booking.user_id,
+            event_id=booking.event_id,
+            event_title=booking.event_title,
+            buyer_email=booking.buyer_email,
+            status=PayableStatus.CLOSED,
+        )
+        .on_conflict_do_update(
+            index_elements=[PayableBooking.booking_id], set_={"status": PayableStatus.CLOSED}
+        )
+    )
+
+
+#: event titles by id, for bookings made before bookings kept their event's title: a
+#: cosmetic of the checkout page, so it may trail a rename by a minute
+_TITLES: TTLCache[int, str] = TTLCache(maxsize=4096, ttl=60)
+
+
+async def _event_title(http: InternalClient, settings: PaymentSettings, event_id: int) -> str:
+    """The event's title; a failed lookup is no error (the checkout only shows it)."""
+    if (title := _TITLES.get(event_id)) is not None:
+        return title
+    try:
+        title = _TITLES[event_id] = (await EventsApi.of(http, settings).event(event_id)).title
+    except DomainError as exc:
+        logger.warning("event title unavailable", extra={"event_id": event_id, "error": str(exc)})
+        return f"Event #{event_id}"
+    return title
+
+
+def _from_view(booking: BookingView, title: str) -> dict[str, Any]:
+    pending = booking.status == "pending"
+    return {
+        "booking_id": booking.id,
+        "user_id": booking.user_id,
+        "event_id": booking.event_id,
+        "amount": booking.total_amount,
+        "currency": booking.currency,
+        "event_title": title,
+        "description": _describe_seats(booking.id, booking.seats),
+        "buyer_email": booking.buyer_email,
+        "expires_at": booking.expires_at,
+        "status": PayableStatus.PENDING if pending else PayableStatus.CLOSED,
+    }
+
+
+async def fetch_and_store(
+    session: AsyncSession, http: InternalClient, settings: PaymentSettings, booking_id: int
+) -> None:
+    """Ask booking_service for a booking whose ``booking_created`` has not arrived yet and
+    keep the answer, committed, so this happens at most once per booking.
+
+    Raises ``BookingNotFound`` for a booking booking_service does not know. A message
+    that arrives later changes nothing, except a cancellation, which closes the record.
+    """
+    await release_connection(session)  # no pooled connection waits on another service
+    booking = await BookingsApi.of(http, settings).booking(booking_id)
+    title = booking.event_title or await _event_title(http, settings, booking.event_id)
+    await session.execute(_store(_from_view(booking, title)))
+    await release_connection(session)
