@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from booking_service.settings import BookingSettings
-from ticketing_common.db import create_pg_pool
+from ticketing_common.db import pg_pool_of
 from ticketing_common.errors import ServiceUnavailable, UpstreamError
 from ticketing_common.internal.clients import EventsApi
 
@@ -38,17 +38,13 @@ def resources_of(app: Any) -> BookingResources:
 @contextlib.asynccontextmanager
 async def booking_resources_lifecycle(app: FastAPI) -> AsyncIterator[None]:
     settings: BookingSettings = app.state.settings
-    pg = await create_pg_pool(settings)
     app.state.booking_resources = BookingResources(
         settings=settings,
         sessionmaker=app.state.sessionmaker,
-        pg=pg,
+        pg=pg_pool_of(app),
         events=EventsApi.of(app.state.http, settings),
     )
-    try:
-        yield
-    finally:
-        await pg.close()
+    yield
 
 
 async def release_hold_quietly(events: EventsApi, event_id: int, token: str) -> bool:

@@ -8,9 +8,9 @@ from payment_service.api import router
 from payment_service.consumers import SUBSCRIPTIONS
 from payment_service.providers import provider_lifecycle
 from payment_service.reconciler import reconciler_lifecycle
-from payment_service.resources import pg_pool_lifecycle
 from payment_service.settings import PaymentSettings, get_settings
 from ticketing_common.app import create_service_app
+from ticketing_common.db import pg_pool_lifecycle
 from ticketing_common.messaging import messaging_lifecycle
 
 

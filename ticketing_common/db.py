@@ -6,6 +6,7 @@ commits when the handler returns and rolls back when it raises. Services never c
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
@@ -146,6 +147,22 @@ async def create_pg_pool(
         reset=_keep_session_state,
         server_settings={"application_name": application_name or settings.service_name},
     )
+    return pool
+
+
+@contextlib.asynccontextmanager
+async def pg_pool_lifecycle(app: Any) -> AsyncIterator[None]:
+    """A service lifecycle giving the app a raw asyncpg pool (``app.state.pg``) for the
+    single statements of its hot path; closed at shutdown."""
+    app.state.pg = await create_pg_pool(app.state.settings)
+    try:
+        yield
+    finally:
+        await app.state.pg.close()
+
+
+def pg_pool_of(app: Any) -> asyncpg.Pool:
+    pool: asyncpg.Pool = app.state.pg
     return pool
 
 

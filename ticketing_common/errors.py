@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -172,6 +173,20 @@ async def _database_error(request: Request, exc: Exception) -> JSONResponse:
     return await _unhandled_error(request, exc)
 
 
+async def _raw_database_error(request: Request, exc: Exception) -> JSONResponse:
+    """The same mapping for the raw asyncpg pools of the hot paths (``create_pg_pool``)."""
+    assert isinstance(exc, asyncpg.PostgresError | asyncpg.InterfaceError)
+    state = str(getattr(exc, "sqlstate", "") or "")
+    if state.startswith("22"):
+        return JSONResponse(
+            error_body("invalid input: a value cannot be stored as given", "invalid_input"),
+            status_code=400,
+        )
+    if isinstance(exc, asyncpg.InterfaceError) or state.startswith(_UNAVAILABLE_STATES):
+        return await _dependency_down(request, exc)
+    return await _unhandled_error(request, exc)
+
+
 async def _dependency_down(request: Request, exc: Exception) -> JSONResponse:
     """PostgreSQL or Redis unreachable: a 503 the client may retry, not a 500."""
     logger.warning(
@@ -219,6 +234,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(DBAPIError, _database_error)
+    app.add_exception_handler(asyncpg.PostgresError, _raw_database_error)
+    app.add_exception_handler(asyncpg.InterfaceError, _raw_database_error)
     app.add_exception_handler(UnicodeEncodeError, _text_not_unicode)
     app.add_exception_handler(ClientDisconnect, _client_went_away)
     for unreachable in (ConnectionError, RedisConnectionError, RedisTimeoutError):

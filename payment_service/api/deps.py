@@ -8,8 +8,8 @@ import asyncpg
 from fastapi import Depends, Request
 
 from payment_service.providers import PaymentProvider, SimulatedProvider, get_provider
-from payment_service.resources import pg_pool_of
 from payment_service.settings import PaymentSettings
+from ticketing_common.db import pg_pool_of
 from ticketing_common.errors import NotFound
 from ticketing_common.http_client import InternalClient
 

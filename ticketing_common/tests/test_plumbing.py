@@ -14,7 +14,7 @@ from sqlalchemy import text
 from starlette.types import Message
 
 from ticketing_common.app import create_service_app
-from ticketing_common.db import SessionDep
+from ticketing_common.db import SessionDep, pg_pool_lifecycle, pg_pool_of
 from ticketing_common.errors import Conflict, Unauthorized
 from ticketing_common.security import (
     AdminUser,
@@ -64,6 +64,19 @@ async def store_note(note: dict[str, str], session: SessionDep) -> dict[str, str
     return {"stored": row.scalar_one()}
 
 
+@router.post("/raw-notes")
+async def store_raw_note(note: dict[str, str], request: Request) -> dict[str, str]:
+    """The hot paths' raw asyncpg pool: its errors map like the ORM's."""
+    stored = await pg_pool_of(request.app).fetchval("SELECT CAST($1 AS text)", note["body"])
+    return {"stored": stored}
+
+
+@router.post("/raw-notes/connection-lost")
+async def lose_raw_connection(request: Request) -> None:
+    async with pg_pool_of(request.app).acquire() as conn:
+        await conn.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+
+
 @router.get("/boom")
 async def boom() -> None:
     raise RuntimeError("a bug")
@@ -88,7 +101,7 @@ def access_token(
 
 @pytest.fixture
 async def client():
-    app = create_service_app(settings=SETTINGS, routers=[router])
+    app = create_service_app(settings=SETTINGS, routers=[router], lifecycles=[pg_pool_lifecycle])
     async with running_app(app) as c:
         yield c
 
@@ -137,6 +150,18 @@ async def test_a_nul_byte_postgres_refuses_is_a_400_not_a_500(client: httpx.Asyn
     response = await client.post("/notes", json={"body": "nul\u0000byte"})
     assert response.status_code == 400
     assert response.json()["code"] == "invalid_input"
+
+
+async def test_raw_pool_errors_map_like_the_orms(client: httpx.AsyncClient):
+    """Bad data is a 400 and a lost connection a 503 the client may retry, never a 500."""
+    ok = await client.post("/raw-notes", json={"body": "caf\u00e9"})
+    assert ok.json() == {"stored": "caf\u00e9"}
+
+    bad = await client.post("/raw-notes", json={"body": "nul\u0000byte"})
+    lost = await client.post("/raw-notes/connection-lost")
+
+    assert (bad.status_code, bad.json()["code"]) == (400, "invalid_input")
+    assert (lost.status_code, lost.json()["code"]) == (503, "service_unavailable")
 
 
 async def test_a_lone_surrogate_is_a_400_not_a_500(client: httpx.AsyncClient):
@@ -278,7 +303,7 @@ def test_production_refuses_development_secrets():
 async def test_a_client_that_hangs_up_mid_body_is_no_server_error(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    app = create_service_app(settings=SETTINGS, routers=[router])
+    app = create_service_app(settings=SETTINGS, routers=[router], lifecycles=[pg_pool_lifecycle])
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
