@@ -47,3 +47,7 @@ class OrganizerRejected(Forbidden):
 
 class EmailTaken(Conflict):
     code = "email_taken"
+
+
+class NotAnOrganizer(Conflict):
+    code = "not_an_organizer"

@@ -116,6 +116,8 @@ class ResetPasswordRequest(Body):
 
 class ReapplyRequest(Body):
     email: LookupEmail
+    #: the account's password: nobody else may reopen an application or replace its document
+    password: GivenPassword
 
 
 class ChangePasswordRequest(Body):

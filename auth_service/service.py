@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from functools import partial
 from typing import Any
@@ -33,6 +33,7 @@ from auth_service.errors import (
     InvalidCode,
     InvalidCredentials,
     InvalidDocument,
+    NotAnOrganizer,
     OrganizerPending,
     OrganizerRejected,
     RefreshTokenReused,
@@ -41,18 +42,24 @@ from auth_service.errors import (
 )
 from auth_service.metrics import LOGINS, TOKEN_REFRESHES
 from auth_service.models import AuditLog, CodePurpose, User, UserStatus, VerificationCode
-from auth_service.passwords import PasswordHasher
+from auth_service.passwords import PasswordHasher, PasswordHashingBusy
 from auth_service.schemas import (
     ChangePasswordRequest,
     LoginRequest,
     PromoteRequest,
+    ReapplyRequest,
     RegisterRequest,
     RejectRequest,
     ResetPasswordRequest,
     VerifyEmailRequest,
 )
 from auth_service.settings import AuthSettings
-from auth_service.throttle import LoginThrottle, allow_code_email, count_code_attempt
+from auth_service.throttle import (
+    LoginThrottle,
+    allow_code_email,
+    count_code_attempt,
+    forget_code_attempts,
+)
 from auth_service.tokens import Rotation, TokenPair, TokenStore
 from ticketing_common.db import on_commit, utcnow
 from ticketing_common.errors import Conflict, DomainError, Forbidden, NotFound, Unauthorized
@@ -108,6 +115,20 @@ class AuthService:
     def throttle(self) -> LoginThrottle:
         return LoginThrottle(self.redis, self.settings)
 
+    async def after_the_answer(self, work: Callable[[AuthService], Awaitable[None]]) -> None:
+        """Run ``work`` in a transaction of its own, once the answer has left.
+
+        For requests that answer the same whether or not an account exists (forgot-password,
+        resend-verification): what only an account costs (a code, an outbox message, an
+        audit line, a commit) is then never part of the answer's time, so timing tells
+        nothing either. A crash in between loses one email, which the user asks for again.
+        """
+        try:
+            async with self.sessionmaker() as session, session.begin():
+                await work(replace(self, session=session))
+        except Exception:
+            logger.exception("deferred auth work failed")
+
     # --- registration and email verification -----------------------------------------
 
     async def register(self, body: RegisterRequest, document: Document | None) -> User:
@@ -146,12 +167,15 @@ class AuthService:
         return user
 
     async def verify_email(self, body: VerifyEmailRequest) -> VerifyOutcome:
+        """A wrong code, a missing account and a verified one (unless the code is the one
+        that verified it) all get the same 400, so the answer enumerates nothing."""
+        purpose = CodePurpose.EMAIL_VERIFICATION
         user = await self._live_user_by_email(body.email)
-        if user is None:
-            raise InvalidCode("invalid or expired verification code")
-        if user.is_verified:
-            return VerifyOutcome("email already verified; log in to continue", None)
-        await self._consume_code(user, CodePurpose.EMAIL_VERIFICATION, body.code)
+        if user is not None and user.is_verified:
+            if await self._last_code_matches(user, purpose, body.code):
+                return VerifyOutcome("email already verified; log in to continue", None)
+            user = None  # nothing left to verify: answered like any wrong code
+        user = await self._consume_code(body.email, user, purpose, body.code)
         user.is_verified = True
         user.verified_at = utcnow()
         self.session.add(audit_entry("email_verified", target_user_id=user.id, ip=self.ip))
@@ -165,15 +189,24 @@ class AuthService:
         return VerifyOutcome("email verified", await self.tokens.start_session(user))
 
     async def resend_verification(self, email: str) -> None:
+        """Best run :meth:`after_the_answer`: the caller answers the same either way."""
+        purpose = CodePurpose.EMAIL_VERIFICATION
+        if not await allow_code_email(self.redis, self.settings, purpose, email):
+            logger.info("verification email withheld: too many for this address")
+            return
         user = await self._live_user_by_email(email)
         if user is not None and not user.is_verified:
-            await self._send_verification_code(user)
+            await self._issue_verification_code(user)
 
     async def _send_verification_code(self, user: User) -> None:
         purpose = CodePurpose.EMAIL_VERIFICATION
         if not await allow_code_email(self.redis, self.settings, purpose, user.email):
             logger.info("verification email withheld: too many for this address")
             return
+        await self._issue_verification_code(user)
+
+    async def _issue_verification_code(self, user: User) -> None:
+        purpose = CodePurpose.EMAIL_VERIFICATION
         ttl = timedelta(seconds=self.settings.verification_code_ttl_seconds)
         code, expires_at = await self._issue_code(user, purpose, ttl)
         payload = EmailVerification(
@@ -209,41 +242,68 @@ class AuthService:
         )
         return code, expires_at
 
-    async def _consume_code(self, user: User, purpose: CodePurpose, code: str) -> None:
-        """Use up the user's live code if ``code`` matches; every guess counts."""
+    async def _consume_code(
+        self, email: str, user: User | None, purpose: CodePurpose, code: str
+    ) -> User:
+        """Use up the user's live code if ``code`` matches; returns the user.
+
+        Every guess counts, per address, with or without an account behind it: a missing
+        account answers exactly as a wrong code does, and runs out of guesses at the same
+        moment.
+        """
         what = "verification" if purpose == CodePurpose.EMAIL_VERIFICATION else "reset"
-        now = utcnow()
-        stored = await self.session.scalar(
-            select(VerificationCode)
-            .where(
-                VerificationCode.user_id == user.id,
-                VerificationCode.purpose == purpose,
-                VerificationCode.consumed_at.is_(None),
-                VerificationCode.expires_at > now,
-            )
-            .order_by(VerificationCode.id.desc())
-            .limit(1)
-            .with_for_update()
+        ttl = (
+            self.settings.verification_code_ttl_seconds
+            if purpose == CodePurpose.EMAIL_VERIFICATION
+            else self.settings.reset_code_ttl_seconds
         )
-        if stored is None:
-            raise InvalidCode(f"invalid or expired {what} code")
-        ttl = int((stored.expires_at - now).total_seconds()) + 1
-        attempts = await count_code_attempt(self.redis, stored.id, ttl)
+        attempts = await count_code_attempt(self.redis, purpose, email, ttl)
         if attempts > self.settings.code_max_attempts:
             raise CodeAttemptsExhausted(f"too many wrong {what} codes: request a new one")
-        if not code_matches(self.settings, user.id, purpose, code, stored.code_hash):
+        now = utcnow()
+        stored = None
+        if user is not None:
+            stored = await self.session.scalar(
+                select(VerificationCode)
+                .where(
+                    VerificationCode.user_id == user.id,
+                    VerificationCode.purpose == purpose,
+                    VerificationCode.consumed_at.is_(None),
+                    VerificationCode.expires_at > now,
+                )
+                .order_by(VerificationCode.id.desc())
+                .limit(1)
+                .with_for_update()
+            )
+        if (
+            user is None
+            or stored is None
+            or not code_matches(self.settings, user.id, purpose, code, stored.code_hash)
+        ):
             if purpose == CodePurpose.PASSWORD_RESET:
                 await record_refusal(
                     self.sessionmaker,
                     audit_entry(
                         "password_reset_failed",
-                        target_user_id=user.id,
+                        target_user_id=user.id if user else None,
                         ip=self.ip,
-                        details={"attempt": attempts},
+                        details={"email": email, "attempt": attempts},
                     ),
                 )
             raise InvalidCode(f"invalid or expired {what} code")
         stored.consumed_at = now
+        await forget_code_attempts(self.redis, purpose, email)  # as fresh as a stranger's
+        return user
+
+    async def _last_code_matches(self, user: User, purpose: CodePurpose, code: str) -> bool:
+        """Whether ``code`` is the last one issued for ``purpose`` (used up or not)."""
+        last = await self.session.scalar(
+            select(VerificationCode.code_hash)
+            .where(VerificationCode.user_id == user.id, VerificationCode.purpose == purpose)
+            .order_by(VerificationCode.id.desc())
+            .limit(1)
+        )
+        return last is not None and code_matches(self.settings, user.id, purpose, code, last)
 
     # --- login and sessions -------------------------------------------------------------
 
@@ -252,31 +312,44 @@ class AuthService:
             return await self._login(body)
 
     async def _login(self, body: LoginRequest) -> TokenPair:
-        await self.throttle.ensure_not_locked(body.email)
-        user = await self._live_user_by_email(body.email)
-        if user is None:
-            await self.passwords.verify_nobody(body.password)
-        if user is None or not await self.passwords.verify(user.password_hash, body.password):
-            await self._refuse_password(body.email, user, "login_failed")
-            raise InvalidCredentials("invalid email or password")
-        await self.throttle.clear(body.email)
+        user = await self._authenticate(body.email, body.password, "login_failed")
         self._ensure_may_log_in(user)
         if self.passwords.needs_rehash(user.password_hash):
-            user.password_hash = await self.passwords.hash(body.password)
+            with contextlib.suppress(PasswordHashingBusy):  # upgraded at a quieter login
+                user.password_hash = await self.passwords.hash(body.password)
         user.last_login_at = utcnow()
         return await self.tokens.start_session(user)
 
+    async def _authenticate(self, email: str, password: str, failure_action: str) -> User:
+        """The live account behind ``email`` if ``password`` is its password.
+
+        Throttled by account and address before any hashing; a missing account costs a
+        hash too and gets the same 401 as a wrong password.
+        """
+        await self.throttle.ensure_may_try(email, self.ip)
+        user = await self._live_user_by_email(email)
+        if user is None:
+            await self.passwords.verify_nobody(password)
+        if user is None or not await self.passwords.verify(user.password_hash, password):
+            await self._refuse_password(email, user, failure_action)
+            raise InvalidCredentials("invalid email or password")
+        await self.throttle.record_success(email, self.ip)
+        return user
+
     async def _refuse_password(self, email: str, user: User | None, action: str) -> None:
-        failures = await self.throttle.record_failure(email)
-        if failures >= self.settings.login_max_failures:
+        failure = await self.throttle.record_failure(email, self.ip)
+        details: dict[str, Any] = {
+            "email": email,
+            "failures": failure.from_address,
+            "account_failures": failure.for_account,
+        }
+        if failure.wait_seconds:
             action = "login_throttled"
+            details["wait_seconds"] = failure.wait_seconds
         await record_refusal(
             self.sessionmaker,
             audit_entry(
-                action,
-                target_user_id=user.id if user else None,
-                ip=self.ip,
-                details={"email": email, "failures": failures},
+                action, target_user_id=user.id if user else None, ip=self.ip, details=details
             ),
         )
 
@@ -338,10 +411,13 @@ class AuthService:
     # --- passwords ----------------------------------------------------------------------
 
     async def forgot_password(self, email: str) -> None:
-        """Email a reset code if the account exists; the caller answers the same either way."""
-        user = await self._live_user_by_email(email)
+        """Email a reset code if the account exists. Best run :meth:`after_the_answer`:
+        the caller answers the same either way."""
         purpose = CodePurpose.PASSWORD_RESET
-        if user is None or not await allow_code_email(self.redis, self.settings, purpose, email):
+        if not await allow_code_email(self.redis, self.settings, purpose, email):
+            return
+        user = await self._live_user_by_email(email)
+        if user is None:
             return
         ttl = timedelta(seconds=self.settings.reset_code_ttl_seconds)
         code, expires_at = await self._issue_code(user, purpose, ttl)
@@ -352,10 +428,12 @@ class AuthService:
         )
 
     async def reset_password(self, body: ResetPasswordRequest) -> None:
-        user = await self._live_user_by_email(body.email)
-        if user is None:
-            raise InvalidCode("invalid or expired reset code")
-        await self._consume_code(user, CodePurpose.PASSWORD_RESET, body.code)
+        user = await self._consume_code(
+            body.email,
+            await self._live_user_by_email(body.email),
+            CodePurpose.PASSWORD_RESET,
+            body.code,
+        )
         user.password_hash = await self.passwords.hash(body.new_password)
         if not user.is_verified:  # the code reached this address: it is the user's
             user.is_verified = True
@@ -369,7 +447,7 @@ class AuthService:
     async def change_password(self, principal: Principal, body: ChangePasswordRequest) -> TokenPair:
         """Set a new password, sign every other session out, and keep this one going."""
         user = await self._current_user(principal)
-        await self.throttle.ensure_not_locked(user.email)
+        await self.throttle.ensure_may_try(user.email, self.ip)
         if not await self.passwords.verify(user.password_hash, body.old_password):
             await self._refuse_password(user.email, user, "password_change_failed")
             raise WrongPassword("current password is incorrect")
@@ -386,10 +464,12 @@ class AuthService:
 
     # --- organizers -------------------------------------------------------------------
 
-    async def reapply(self, email: str, document: Document | None) -> str:
-        user = await self._live_user_by_email(email)
-        if user is None or user.role != Role.ORGANIZER:
-            raise NotFound("no organizer account with this email")
+    async def reapply(self, body: ReapplyRequest, document: Document | None) -> str:
+        """A rejected organizer asks again, proving it is them with the password first:
+        nothing changes, and nothing is told about the account, for anyone else."""
+        user = await self._authenticate(body.email, body.password, "reapply_failed")
+        if user.role != Role.ORGANIZER:
+            raise NotAnOrganizer("only an organizer account can reapply")
         if user.status == UserStatus.PENDING:
             return "your organizer application is already awaiting review"
         if user.status != UserStatus.REJECTED:

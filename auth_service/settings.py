@@ -30,6 +30,10 @@ class AuthSettings(ServiceSettings):
     password_hash_workers: int = Field(
         default_factory=lambda: os.cpu_count() or 2, alias="PASSWORD_HASH_WORKERS", ge=1
     )
+    #: hashes that may wait for a free worker (per process); beyond them a login, sign-up or
+    #: password change is answered 503 with Retry-After at once. Unset: 4 per worker, so a
+    #: request waits at most about four hash times for its turn.
+    password_hash_queue: int | None = Field(None, alias="PASSWORD_HASH_QUEUE", ge=0)
 
     upload_dir: Path = Field(Path(".run/uploads"), alias="UPLOAD_DIR")
     document_max_bytes: int = Field(5 * 1024 * 1024, alias="DOCUMENT_MAX_BYTES", ge=1)
@@ -41,9 +45,29 @@ class AuthSettings(ServiceSettings):
     code_emails_per_window: int = Field(3, alias="CODE_EMAILS_PER_WINDOW", ge=1)
     code_email_window_seconds: int = Field(15 * 60, alias="CODE_EMAIL_WINDOW_SECONDS")
 
-    #: failed logins for one account before it is throttled, and for how long
-    login_max_failures: int = Field(5, alias="LOGIN_MAX_FAILURES", ge=1)
-    login_lockout_seconds: int = Field(15 * 60, alias="LOGIN_LOCKOUT_SECONDS", ge=1)
+    # Password guessing (login, reapply, change-password) is throttled per account AND
+    # source address, so a stranger's guesses never lock the owner out (auth_service/throttle.py).
+    #: wrong passwords one address may try for one account before it has to wait
+    login_backoff_after_failures: int = Field(5, alias="LOGIN_BACKOFF_AFTER_FAILURES", ge=1)
+    #: the first wait; each further failure from that address doubles it ...
+    login_backoff_base_seconds: int = Field(1, alias="LOGIN_BACKOFF_BASE_SECONDS", ge=1)
+    #: ... up to this
+    login_backoff_max_seconds: int = Field(15 * 60, alias="LOGIN_BACKOFF_MAX_SECONDS", ge=1)
+    #: failures are forgotten this long after the last one (per address), or after the
+    #: first one (the account's total)
+    login_failure_window_seconds: int = Field(3600, alias="LOGIN_FAILURE_WINDOW_SECONDS", ge=1)
+    #: failures for one account from all addresses within the window after which only
+    #: addresses the account signed in from before may try (a distributed attack)
+    login_account_max_failures: int = Field(100, alias="LOGIN_ACCOUNT_MAX_FAILURES", ge=1)
+    #: how long an address the account signed in from stays "known" (0: none is)
+    login_known_address_days: int = Field(30, alias="LOGIN_KNOWN_ADDRESS_DAYS", ge=0)
+
+    @property
+    def password_hash_capacity(self) -> int:
+        """Hashes a process takes on at once: the running ones plus the queue."""
+        workers = self.password_hash_workers
+        queue = 4 * workers if self.password_hash_queue is None else self.password_hash_queue
+        return workers + queue
 
     @model_validator(mode="after")
     def _refuse_dev_admin_password_in_production(self) -> AuthSettings:

@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from notification_service.api import router
 from notification_service.consumers import SUBSCRIPTIONS
@@ -20,8 +19,7 @@ from notification_service.service import Notifier
 from notification_service.settings import NotificationSettings, get_settings
 from notification_service.ticket_store import TicketStore
 from ticketing_common.app import Lifecycle, create_service_app
-from ticketing_common.db import create_sessionmaker
-from ticketing_common.http_client import InternalClient
+from ticketing_common.db import create_engine, create_sessionmaker
 from ticketing_common.messaging import MessagingSettings, messaging_lifecycle
 
 
@@ -34,9 +32,7 @@ def _notifier(settings: NotificationSettings, messaging: MessagingSettings) -> L
 
     @contextlib.asynccontextmanager
     async def lifecycle(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_async_engine(
-            settings.database_url, pool_size=5, max_overflow=5, pool_pre_ping=True
-        )
+        engine = create_engine(settings, pool_size=5, max_overflow=5)
         sessionmaker = create_sessionmaker(engine)
         app.state.notifier = Notifier(
             sessionmaker=sessionmaker,
@@ -59,8 +55,8 @@ def _internal_client_over(transport: httpx.AsyncBaseTransport) -> Lifecycle:
 
     @contextlib.asynccontextmanager
     async def lifecycle(app: FastAPI) -> AsyncIterator[None]:
-        await app.state.http.aclose()
-        app.state.http = InternalClient(app.state.settings, transport=transport)
+        # Before the consumers start: no message is handled over the real network.
+        await app.state.http.use_transport(transport)
         yield
 
     return lifecycle

@@ -90,7 +90,9 @@ async def test_rejected_organizer_is_refused_then_reapplies_and_waits_again(
         assert refused.status_code == 403
         assert refused.json()["code"] == "organizer_rejected"
 
-        reapplied = await client.post("/api/auth/reapply", json={"email": email})
+        reapplied = await client.post(
+            "/api/auth/reapply", json={"email": email, "password": PASSWORD}
+        )
         assert reapplied.status_code == 200
 
         pending = await admin_client.get(

@@ -2,8 +2,10 @@
 
 Twenty clients (each its own address, as the gateway limits per address) log the admin
 in at the same moment through the gateway, with the stack's production argon2 settings,
-while auth_service's ``/healthz`` is polled directly. Figures are printed; the bounds are
-generous on purpose (a shared machine is noisy).
+while auth_service's ``/healthz`` is polled directly. Hashing is bounded (workers plus
+``PASSWORD_HASH_QUEUE``, 4 per worker by default): on a small machine some of the twenty
+are refused at once with a JSON 503 and Retry-After instead of waiting behind the rest.
+Figures are printed; the bounds are generous on purpose (a shared machine is noisy).
 """
 
 from __future__ import annotations
@@ -72,9 +74,16 @@ async def test_twenty_concurrent_logins_leave_healthz_fast(
         f"p95 {statistics.quantiles(latencies, n=20)[-1] * 1000:.1f} ms, "
         f"max {max(latencies) * 1000:.1f} ms"
     )
-    assert [r.status_code for r in responses] == [200] * LOGINS
+    signed_in = [r for r in responses if r.status_code == 200]
+    refused = [r for r in responses if r.status_code == 503]
+    print(f"{len(signed_in)} signed in, {len(refused)} refused while the hash queue was full")
+    assert len(signed_in) + len(refused) == LOGINS, [r.text for r in responses]
+    assert len(signed_in) >= min(LOGINS, cores)
+    for response in refused:
+        assert response.json()["code"] == "password_hashing_busy"
+        assert int(response.headers["Retry-After"]) >= 1
     # A loop blocked by hashing would make most probes wait a whole hash (~250 ms+).
     assert statistics.median(latencies) < 0.05
     assert statistics.quantiles(latencies, n=20)[-1] < 0.25
     assert max(latencies) < 1.0
-    assert total < LOGINS * one_hash * 1.5
+    assert total < len(signed_in) * one_hash * 1.5

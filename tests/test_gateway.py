@@ -119,6 +119,79 @@ async def test_oversized_upload_is_refused_with_json_413(client: httpx.AsyncClie
     assert response.json()["code"] == "payload_too_large"
 
 
+CREDENTIAL_ROUTES = [
+    "/api/auth/login",
+    "/api/auth/register",
+    "/api/auth/verify-email",
+    "/api/auth/resend-verification",
+    "/api/auth/forgot-password",
+    "/api/auth/reset-password",
+    "/api/auth/reapply",
+]
+
+
+@pytest.mark.parametrize("path", CREDENTIAL_ROUTES)
+async def test_credential_routes_allow_one_request_a_second_burst_5_per_address(path: str):
+    """Ten at once from one address: 1 + burst 5 pass (bad bodies, so no hash is spent),
+    the rest get the JSON 429; another address and the address's other calls still pass."""
+    async with gateway_client() as one_ip, gateway_client() as other_ip:
+        started = time.monotonic()
+        responses = await asyncio.gather(*(one_ip.post(path, json={}) for _ in range(10)))
+        elapsed = time.monotonic() - started
+        other = await other_ip.post(path, json={})
+        elsewhere = await one_ip.get("/api/auth/me")
+    rejected = [r for r in responses if r.status_code == 429]
+    passed = [r for r in responses if r.status_code != 429]
+    assert 6 <= len(passed) <= 6 + int(elapsed), (len(passed), elapsed)
+    for r in rejected:
+        assert r.json()["code"] == "too_many_requests"
+        assert r.json()["error"].startswith("rate limit exceeded")
+        assert r.headers["retry-after"] == "1"
+    assert other.status_code == 400
+    assert elsewhere.status_code == 401
+
+
+def _json_of_size(size: int) -> bytes:
+    body = b'{"email": "a@example.com", "password": "x", "padding": "'
+    return body + b"x" * (size - len(body) - 2) + b'"}'
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/auth/login", "/api/auth/refresh-token", "/api/bookings", "/api/events"]
+)
+async def test_a_json_body_over_64_kb_is_refused_at_the_gateway_with_json_413(path: str):
+    async with gateway_client() as client:
+        over = await client.post(
+            path, content=_json_of_size(64 * 1024 + 1), headers={"Content-Type": "application/json"}
+        )
+        under = await client.post(
+            path, content=_json_of_size(60 * 1024), headers={"Content-Type": "application/json"}
+        )
+    assert over.status_code == 413
+    assert over.headers["content-type"].startswith("application/json")
+    assert over.json()["code"] == "payload_too_large"
+    assert "64 KB" in over.json()["error"]
+    assert under.status_code != 413
+    assert under.json()["error"]  # the service's own answer
+
+
+async def test_sign_up_and_reapply_uploads_keep_the_document_limit(client: httpx.AsyncClient):
+    document = b"%PDF-1.7\n" + b"0" * (1024 * 1024)  # 1 MB, well past the JSON limit
+    email = f"big-doc-{uuid.uuid4().hex[:10]}@example.com"
+    registered = await client.post(
+        "/api/auth/register",
+        data={"email": email, "password": "Correct-Horse-1", "role": "organizer"},
+        files={"document": ("licence.pdf", document, "application/pdf")},
+    )
+    reapplied = await client.post(
+        "/api/auth/reapply",
+        data={"email": email, "password": "Not-The-Password-1"},
+        files={"document": ("licence.pdf", document, "application/pdf")},
+    )
+    assert registered.status_code == 201, registered.text
+    assert reapplied.status_code == 401, reapplied.text
+
+
 async def test_public_event_list_is_micro_cached_but_never_for_signed_in_callers(
     client: httpx.AsyncClient,
 ):

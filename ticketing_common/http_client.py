@@ -139,10 +139,19 @@ class InternalClient:
         transport: Transport | httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._settings = settings
-        if isinstance(transport, httpx.AsyncBaseTransport):
-            transport = HttpxTransport(transport, settings.internal_http_timeout_seconds)
-        self._transport: Transport = transport or AiohttpTransport(settings)
+        self._transport: Transport = self._adopt(transport) or AiohttpTransport(settings)
         self._headers = {SERVICE_TOKEN_HEADER: settings.service_token}
+
+    def _adopt(self, transport: Transport | httpx.AsyncBaseTransport | None) -> Transport | None:
+        if isinstance(transport, httpx.AsyncBaseTransport):
+            return HttpxTransport(transport, self._settings.internal_http_timeout_seconds)
+        return transport
+
+    async def use_transport(self, transport: Transport | httpx.AsyncBaseTransport) -> None:
+        """Send every later call through ``transport``: tests route a running app's calls
+        to in-process apps, and every typed client built on this one follows."""
+        previous, self._transport = self._transport, self._adopt(transport) or self._transport
+        await previous.aclose()
 
     async def aclose(self) -> None:
         await self._transport.aclose()

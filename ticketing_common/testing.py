@@ -19,6 +19,7 @@ from fastapi import FastAPI
 from sqlalchemy import MetaData, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from ticketing_common.http_client import InternalClient
 from ticketing_common.migrations import upgrade
 from ticketing_common.settings import ServiceSettings
 
@@ -121,3 +122,13 @@ async def running_app(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             yield client
+
+
+async def route_internal_calls(app: FastAPI, transport: httpx.AsyncBaseTransport) -> None:
+    """Send a running app's internal calls through ``transport`` (to in-process apps).
+
+    The app keeps its one ``InternalClient``; every typed client its lifecycles built on
+    it (booking's EventsApi, event_service's BookingsApi, ...) follows the new route.
+    """
+    http: InternalClient = app.state.http
+    await http.use_transport(transport)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, BackgroundTasks, Path, Request
 
 from auth_service.api.deps import AuthServiceDep, body_openapi, read_body_with_document
 from auth_service.models import UserStatus
@@ -26,6 +26,7 @@ from auth_service.schemas import (
     VerifyEmailRequest,
     VerifyEmailResponse,
 )
+from auth_service.service import AuthService
 from auth_service.tokens import TokenPair
 from ticketing_common.security import CurrentUser
 
@@ -69,9 +70,14 @@ async def verify_email(body: VerifyEmailRequest, auth: AuthServiceDep) -> Verify
 
 @router.post("/resend-verification", response_model=MessageResponse)
 async def resend_verification(
-    body: ResendVerificationRequest, auth: AuthServiceDep
+    body: ResendVerificationRequest, auth: AuthServiceDep, after: BackgroundTasks
 ) -> MessageResponse:
-    await auth.resend_verification(body.email)
+    """Answered before the account is even looked up: the time says nothing about it."""
+
+    async def resend(service: AuthService) -> None:
+        await service.resend_verification(body.email)
+
+    after.add_task(auth.after_the_answer, resend)
     return MessageResponse(
         message="if the account exists and is not verified yet, a new code has been sent"
     )
@@ -93,8 +99,15 @@ async def logout(body: RefreshRequest, principal: CurrentUser, auth: AuthService
 
 
 @router.post("/forgot-password", response_model=MessageResponse)
-async def forgot_password(body: ForgotPasswordRequest, auth: AuthServiceDep) -> MessageResponse:
-    await auth.forgot_password(body.email)
+async def forgot_password(
+    body: ForgotPasswordRequest, auth: AuthServiceDep, after: BackgroundTasks
+) -> MessageResponse:
+    """Answered before the account is even looked up: the time says nothing about it."""
+
+    async def send_code(service: AuthService) -> None:
+        await service.forgot_password(body.email)
+
+    after.add_task(auth.after_the_answer, send_code)
     return MessageResponse(
         message="if an account exists for this address, we emailed it a password reset code"
     )
@@ -108,9 +121,10 @@ async def reset_password(body: ResetPasswordRequest, auth: AuthServiceDep) -> Me
 
 @router.post("/reapply", response_model=MessageResponse, openapi_extra=body_openapi(ReapplyRequest))
 async def reapply(request: Request, auth: AuthServiceDep) -> MessageResponse:
-    """JSON ``{email}``, or multipart with a new ``document`` as well."""
+    """JSON ``{email, password}``, or multipart with a new ``document`` as well. A wrong
+    password and an unknown email get the login's 401."""
     body = await read_body_with_document(request, ReapplyRequest)
-    return MessageResponse(message=await auth.reapply(body.fields.email, body.document))
+    return MessageResponse(message=await auth.reapply(body.fields, body.document))
 
 
 @router.get("/me", response_model=UserResponse)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -92,8 +96,15 @@ class AuthClient:
         code = await self.code(email)
         return await self.http.post("/api/auth/verify-email", json={"email": email, "code": code})
 
-    async def login(self, email: str, password: str = PASSWORD) -> httpx.Response:
-        return await self.http.post("/api/auth/login", json={"email": email, "password": password})
+    async def login(
+        self, email: str, password: str = PASSWORD, *, ip: str | None = None
+    ) -> httpx.Response:
+        """Log in, from ``ip`` as the gateway would report it (``X-Real-IP``) if given."""
+        return await self.http.post(
+            "/api/auth/login",
+            json={"email": email, "password": password},
+            headers={"X-Real-IP": ip} if ip else None,
+        )
 
     async def signed_in(self, email: str, password: str = PASSWORD) -> Account:
         response = await self.login(email, password)
@@ -137,3 +148,50 @@ class AuthClient:
         )
         assert approved.status_code == 200, approved.text
         return await self.signed_in(pending.email)
+
+
+async def asgi_post(
+    app: FastAPI, path: str, body: dict[str, Any], on_answer: Callable[[], Awaitable[None]]
+) -> int:
+    """POST straight to the ASGI app, calling ``on_answer`` the moment the answer's body
+    leaves (an httpx client only returns once the app, background work included, is done).
+    Returns the status."""
+    content = json.dumps(body).encode()
+    chunks = [{"type": "http.request", "body": content, "more_body": False}]
+    answered = asyncio.Event()
+    status = 0
+
+    async def receive() -> dict[str, Any]:
+        if chunks:
+            return chunks.pop(0)
+        await answered.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+        elif message["type"] == "http.response.body" and not message.get("more_body"):
+            await on_answer()
+            answered.set()
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [
+            (b"host", b"testserver"),
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(content)).encode()),
+        ],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+    await app(scope, receive, send)
+    return status

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-
+import httpx
 import jwt
+import pytest
 from argon2 import PasswordHasher
+from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from auth_service.settings import AuthSettings
@@ -96,77 +97,128 @@ async def test_wrong_password_on_a_blocked_account_says_nothing_about_its_state(
     assert response.status_code == 401
 
 
-async def test_repeated_failures_throttle_the_account_even_for_the_right_password(
-    auth: AuthClient, settings: AuthSettings
+STRANGER = "203.0.113.9"
+OWNER = "198.51.100.7"
+
+
+async def _fail_until_throttled(auth: AuthClient, email: str, ip: str) -> list[httpx.Response]:
+    settings = auth.settings
+    return [
+        await auth.login(email, "Wrong-Password-9", ip=ip)
+        for _ in range(settings.login_backoff_after_failures + 1)
+    ]
+
+
+@pytest.mark.parametrize("whose", ["user", "admin"])
+async def test_a_strangers_wrong_passwords_never_lock_the_owner_out(
+    auth: AuthClient, whose: str
+) -> None:
+    account = await auth.user() if whose == "user" else await auth.admin()
+
+    stranger = await _fail_until_throttled(auth, account.email, STRANGER)
+    owner = await auth.login(account.email, account.password, ip=OWNER)
+
+    assert [r.status_code for r in stranger[:-1]] == [401] * (len(stranger) - 1)
+    assert stranger[-1].status_code == 429
+    assert stranger[-1].json()["code"] == "login_throttled"
+    assert int(stranger[-1].headers["Retry-After"]) >= 1
+    assert owner.status_code == 200
+
+
+async def test_the_throttled_address_waits_even_with_the_right_password(
+    auth: AuthClient,
 ) -> None:
     account = await auth.user()
-    for _ in range(settings.login_max_failures):
-        assert (await auth.login(account.email, "Wrong-Password-9")).status_code == 401
+    await _fail_until_throttled(auth, account.email, STRANGER)
 
-    locked = await auth.login(account.email)
+    right = await auth.login(account.email, ip=STRANGER)
 
-    assert locked.status_code == 429
-    assert 0 < int(locked.headers["Retry-After"]) <= settings.login_lockout_seconds
-    assert "try again" in locked.json()["error"]
+    assert right.status_code == 429
+    assert "try again in" in right.json()["error"]
 
 
-async def test_throttle_is_per_account(auth: AuthClient, settings: AuthSettings) -> None:
+async def test_a_throttled_attempt_costs_no_password_hash(
+    auth: AuthClient, app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    account = await auth.user()
+    await _fail_until_throttled(auth, account.email, STRANGER)
+    hashes: list[str] = []
+    real_verify = app.state.passwords.verify
+
+    async def counting_verify(password_hash: str, password: str) -> bool:
+        hashes.append(password)
+        result: bool = await real_verify(password_hash, password)
+        return result
+
+    monkeypatch.setattr(app.state.passwords, "verify", counting_verify)
+    refused = [await auth.login(account.email, f"Guess-{n}-x", ip=STRANGER) for n in range(5)]
+
+    assert {r.status_code for r in refused} == {429}
+    assert hashes == []
+
+
+async def test_an_unknown_email_is_throttled_exactly_like_a_known_one(auth: AuthClient) -> None:
+    account = await auth.user()
+
+    known = await _fail_until_throttled(auth, account.email, STRANGER)
+    unknown = await _fail_until_throttled(auth, new_email(), STRANGER)
+
+    assert [r.status_code for r in known] == [r.status_code for r in unknown]
+    assert [r.json()["code"] for r in known] == [r.json()["code"] for r in unknown]
+
+
+async def test_throttle_is_per_account(auth: AuthClient) -> None:
     victim = await auth.user()
     bystander = await auth.user()
-    for _ in range(settings.login_max_failures):
-        await auth.login(victim.email, "Wrong-Password-9")
+    await _fail_until_throttled(auth, victim.email, STRANGER)
 
-    assert (await auth.login(bystander.email)).status_code == 200
-
-
-async def test_throttle_runs_out_so_the_owner_gets_back_in(
-    auth: AuthClient, settings: AuthSettings, redis: Redis
-) -> None:
-    account = await auth.user()
-    for _ in range(settings.login_max_failures):
-        await auth.login(account.email, "Wrong-Password-9")
-    assert (await auth.login(account.email)).status_code == 429
-
-    key = f"auth:login_failures:{account.email}"
-    assert 0 < await redis.ttl(key) <= settings.login_lockout_seconds
-    await redis.expire(key, 1)  # fast-forward to the end of the lockout
-    await asyncio.sleep(1.2)
-
-    assert (await auth.login(account.email)).status_code == 200
+    assert (await auth.login(bystander.email, ip=STRANGER)).status_code == 200
 
 
-async def test_successful_login_forgets_earlier_failures(
+async def test_successful_login_forgets_the_addresss_earlier_failures(
     auth: AuthClient, settings: AuthSettings
 ) -> None:
     account = await auth.user()
-    for _ in range(settings.login_max_failures - 1):
-        await auth.login(account.email, "Wrong-Password-9")
-    assert (await auth.login(account.email)).status_code == 200
+    for _ in range(settings.login_backoff_after_failures - 1):
+        await auth.login(account.email, "Wrong-Password-9", ip=STRANGER)
+    assert (await auth.login(account.email, ip=STRANGER)).status_code == 200
 
-    for _ in range(settings.login_max_failures - 1):
-        await auth.login(account.email, "Wrong-Password-9")
+    for _ in range(settings.login_backoff_after_failures - 1):
+        await auth.login(account.email, "Wrong-Password-9", ip=STRANGER)
 
-    assert (await auth.login(account.email)).status_code == 200
+    assert (await auth.login(account.email, ip=STRANGER)).status_code == 200
+
+
+async def test_the_wait_runs_out_so_the_address_may_try_again(
+    auth: AuthClient, redis: Redis
+) -> None:
+    account = await auth.user()
+    await _fail_until_throttled(auth, account.email, STRANGER)
+
+    keys = await redis.keys("auth:login:*:by_address")
+    assert len(keys) == 1
+    await redis.hset(keys[0], f"{STRANGER}:until", "0")  # fast-forward past the wait
+
+    assert (await auth.login(account.email, ip=STRANGER)).status_code == 200
 
 
 async def test_login_failures_are_audited(auth: AuthClient, settings: AuthSettings) -> None:
     account = await auth.user()
-    for _ in range(settings.login_max_failures):
-        await auth.login(account.email, "Wrong-Password-9")
+    for _ in range(settings.login_backoff_after_failures):
+        await auth.login(account.email, "Wrong-Password-9", ip=STRANGER)
 
-    actions = (
-        (
-            await auth.sql(
-                "SELECT action FROM audit_logs WHERE target_id = :id ORDER BY id",
-                id=str(account.user_id),
-            )
+    entries = (
+        await auth.sql(
+            "SELECT action, ip, details FROM audit_logs WHERE target_id = :id ORDER BY id",
+            id=str(account.user_id),
         )
-        .scalars()
-        .all()
-    )
+    ).all()
 
-    assert actions.count("login_failed") == settings.login_max_failures - 1
+    actions = [entry.action for entry in entries]
+    assert actions.count("login_failed") == settings.login_backoff_after_failures - 1
     assert actions[-1] == "login_throttled"
+    assert entries[-1].ip == STRANGER
+    assert entries[-1].details["wait_seconds"] == settings.login_backoff_base_seconds
 
 
 async def test_bad_login_bodies_are_400(auth: AuthClient) -> None:

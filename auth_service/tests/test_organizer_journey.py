@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
+
 from auth_service.documents import DOCUMENTS_SUBDIR
-from auth_service.tests.support import PNG, AuthClient, new_email
+from auth_service.settings import AuthSettings
+from auth_service.tests.support import PASSWORD, PNG, AuthClient, new_email
 
 
 async def test_organizer_registers_gets_approved_verifies_and_logs_in(auth: AuthClient) -> None:
@@ -47,7 +50,9 @@ async def test_rejected_organizer_reapplies_and_is_pending_again(auth: AuthClien
     )
     assert (await auth.login(organizer.email)).json()["code"] == "organizer_rejected"
 
-    reapplied = await auth.http.post("/api/auth/reapply", json={"email": organizer.email})
+    reapplied = await auth.http.post(
+        "/api/auth/reapply", json={"email": organizer.email, "password": PASSWORD}
+    )
 
     assert reapplied.status_code == 200
     pending = await auth.http.get("/api/auth/admin/organizers/pending", headers=admin.headers)
@@ -74,7 +79,7 @@ async def test_reapplying_with_a_new_document_replaces_it(auth: AuthClient) -> N
 
     reapplied = await auth.http.post(
         "/api/auth/reapply",
-        data={"email": organizer.email},
+        data={"email": organizer.email, "password": PASSWORD},
         files={"document": ("better.png", PNG, "image/png")},
     )
 
@@ -95,23 +100,102 @@ async def _document_name(auth: AuthClient, user_id: int) -> str:
     return name
 
 
-async def test_reapply_refusals(auth: AuthClient) -> None:
+async def test_reapply_refusals_for_the_accounts_owner(auth: AuthClient) -> None:
     user = await auth.user()
     admin = await auth.admin()
     approved = await auth.organizer(admin)
     pending = await auth.pending_organizer()
 
-    not_organizer = await auth.http.post("/api/auth/reapply", json={"email": user.email})
-    unknown = await auth.http.post("/api/auth/reapply", json={"email": new_email()})
-    already_approved = await auth.http.post("/api/auth/reapply", json={"email": approved.email})
-    already_pending = await auth.http.post("/api/auth/reapply", json={"email": pending.email})
-    bad_body = await auth.http.post("/api/auth/reapply", json={"mail": "x"})
+    async def reapply(email: str) -> httpx.Response:
+        return await auth.http.post(
+            "/api/auth/reapply", json={"email": email, "password": PASSWORD}
+        )
 
-    assert not_organizer.status_code == unknown.status_code == 404
+    not_organizer = await reapply(user.email)
+    already_approved = await reapply(approved.email)
+    already_pending = await reapply(pending.email)
+    bad_body = await auth.http.post("/api/auth/reapply", json={"mail": "x", "password": PASSWORD})
+
+    assert not_organizer.status_code == 409
+    assert not_organizer.json()["code"] == "not_an_organizer"
     assert already_approved.status_code == 409
     assert already_pending.status_code == 200
     assert "already" in already_pending.json()["message"]
     assert bad_body.status_code == 400
+
+
+async def _rejected_organizer(auth: AuthClient) -> tuple[int, str]:
+    admin = await auth.admin()
+    organizer = await auth.pending_organizer()
+    await auth.http.post(
+        "/api/auth/admin/reject", json={"user_id": organizer.user_id}, headers=admin.headers
+    )
+    return organizer.user_id, organizer.email
+
+
+async def test_reapply_without_the_right_password_changes_nothing(auth: AuthClient) -> None:
+    user_id, email = await _rejected_organizer(auth)
+    document = await _document_name(auth, user_id)
+
+    wrong = await auth.http.post(
+        "/api/auth/reapply",
+        data={"email": email, "password": "Not-The-Password-1"},
+        files={"document": ("forged.png", PNG, "image/png")},
+    )
+    missing = await auth.http.post(
+        "/api/auth/reapply",
+        data={"email": email},
+        files={"document": ("forged.png", PNG, "image/png")},
+    )
+
+    assert wrong.status_code == 401
+    assert wrong.json()["code"] == "invalid_credentials"
+    assert missing.status_code == 400
+    assert "password" in missing.json()["error"]
+    state = (
+        await auth.sql("SELECT status, document_name FROM users WHERE id = :id", id=user_id)
+    ).one()
+    assert tuple(state) == ("rejected", document)
+    documents = Path(auth.settings.upload_dir) / DOCUMENTS_SUBDIR
+    assert (documents / document).is_file()
+
+
+async def test_reapply_answers_strangers_exactly_as_login_does(auth: AuthClient) -> None:
+    _, rejected = await _rejected_organizer(auth)
+    user = await auth.user()
+    approved = await auth.organizer()
+    login = await auth.login(rejected, "Not-The-Password-1")
+
+    answers = [
+        await auth.http.post(
+            "/api/auth/reapply", json={"email": email, "password": "Not-The-Password-1"}
+        )
+        for email in (rejected, user.email, approved.email, new_email("org"))
+    ]
+
+    assert {r.status_code for r in answers} == {401}
+    assert all(r.json() == login.json() for r in answers)
+
+
+async def test_wrong_reapply_passwords_count_as_failed_logins(
+    auth: AuthClient, settings: AuthSettings
+) -> None:
+    _, email = await _rejected_organizer(auth)
+    for _ in range(settings.login_backoff_after_failures):
+        await auth.http.post(
+            "/api/auth/reapply",
+            json={"email": email, "password": "Not-The-Password-1"},
+            headers={"X-Real-IP": "203.0.113.9"},
+        )
+
+    again = await auth.http.post(
+        "/api/auth/reapply",
+        json={"email": email, "password": PASSWORD},
+        headers={"X-Real-IP": "203.0.113.9"},
+    )
+    login = await auth.login(email, ip="203.0.113.9")
+
+    assert again.status_code == login.status_code == 429
 
 
 async def test_reapplication_is_audited(auth: AuthClient) -> None:
@@ -120,7 +204,7 @@ async def test_reapplication_is_audited(auth: AuthClient) -> None:
     await auth.http.post(
         "/api/auth/admin/reject", json={"user_id": organizer.user_id}, headers=admin.headers
     )
-    await auth.http.post("/api/auth/reapply", json={"email": organizer.email})
+    await auth.http.post("/api/auth/reapply", json={"email": organizer.email, "password": PASSWORD})
 
     actions = (
         (

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from fastapi import FastAPI
+
 from auth_service.settings import AuthSettings
-from auth_service.tests.support import PASSWORD, AuthClient, bearer, new_email
+from auth_service.tests.support import PASSWORD, AuthClient, asgi_post, bearer, new_email
 
 NEW_PASSWORD = "Brand-New-Secret-7"
 
@@ -154,11 +156,11 @@ async def test_reset_signs_out_every_session(auth: AuthClient) -> None:
     assert refresh.status_code == 401
 
 
-async def test_reset_lifts_a_login_lockout(auth: AuthClient, settings: AuthSettings) -> None:
+async def test_reset_lifts_the_login_throttle(auth: AuthClient, settings: AuthSettings) -> None:
     account = await auth.user()
-    for _ in range(settings.login_max_failures):
-        await auth.login(account.email, "Wrong-Password-9")
-    assert (await auth.login(account.email)).status_code == 429
+    for _ in range(settings.login_backoff_after_failures):
+        await auth.login(account.email, "Wrong-Password-9", ip="203.0.113.9")
+    assert (await auth.login(account.email, ip="203.0.113.9")).status_code == 429
     code = await _reset_code(auth, account.email)
 
     await auth.http.post(
@@ -166,7 +168,7 @@ async def test_reset_lifts_a_login_lockout(auth: AuthClient, settings: AuthSetti
         json={"email": account.email, "code": code, "new_password": NEW_PASSWORD},
     )
 
-    assert (await auth.login(account.email, NEW_PASSWORD)).status_code == 200
+    assert (await auth.login(account.email, NEW_PASSWORD, ip="203.0.113.9")).status_code == 200
 
 
 async def test_reset_with_a_weak_password_is_400_and_keeps_the_code(auth: AuthClient) -> None:
@@ -202,6 +204,49 @@ async def test_reset_for_an_unknown_account_is_the_same_400(auth: AuthClient) ->
 
     assert unknown.status_code == wrong.status_code == 400
     assert unknown.json() == wrong.json()
+
+
+async def test_an_unknown_account_runs_out_of_reset_guesses_exactly_like_a_known_one(
+    auth: AuthClient, settings: AuthSettings
+) -> None:
+    account = await auth.user()
+    stranger = new_email()
+
+    async def guesses(email: str) -> list[tuple[int, dict[str, str]]]:
+        await auth.http.post("/api/auth/forgot-password", json={"email": email})
+        answers = []
+        for _ in range(settings.code_max_attempts + 1):
+            response = await auth.http.post(
+                "/api/auth/reset-password",
+                json={"email": email, "code": "000000x", "new_password": NEW_PASSWORD},
+            )
+            answers.append((response.status_code, response.json()))
+        return answers
+
+    known, unknown = await guesses(account.email), await guesses(stranger)
+    known_again, unknown_again = await guesses(account.email), await guesses(stranger)
+
+    assert known == unknown
+    assert known[-1][1]["code"] == "code_attempts_exhausted"
+    assert known_again == unknown_again == known  # a new code: new guesses, for both
+
+
+async def test_forgot_password_answers_before_it_looks_the_account_up(
+    app: FastAPI, auth: AuthClient
+) -> None:
+    """What only an existing account costs (a code, an email, a commit) happens after the
+    answer has left, so the answer's timing cannot tell accounts apart."""
+    account = await auth.user()
+    sent_when_answered: list[int] = []
+
+    async def on_answer() -> None:
+        sent_when_answered.append(len(await auth.outbox_payloads("password_reset", account.email)))
+
+    status = await asgi_post(app, "/api/auth/forgot-password", {"email": account.email}, on_answer)
+
+    assert status == 200
+    assert sent_when_answered == [0]
+    assert len(await auth.outbox_payloads("password_reset", account.email)) == 1
 
 
 async def test_change_password_keeps_this_session_and_ends_the_others(auth: AuthClient) -> None:

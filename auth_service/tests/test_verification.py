@@ -146,3 +146,63 @@ async def test_code_emails_per_address_are_limited(
 
     sent = await auth.outbox_payloads("email_verification", email)
     assert len(sent) == settings.code_emails_per_window
+
+
+async def test_a_verified_account_answers_a_wrong_code_like_an_unknown_address(
+    auth: AuthClient,
+) -> None:
+    verified = await auth.user()
+
+    known = await auth.http.post(
+        "/api/auth/verify-email", json={"email": verified.email, "code": "123456"}
+    )
+    unknown = await auth.http.post(
+        "/api/auth/verify-email", json={"email": new_email(), "code": "123456"}
+    )
+
+    assert known.status_code == unknown.status_code == 400
+    assert known.json() == unknown.json()
+
+
+async def test_accounts_and_unknown_addresses_run_out_of_verification_guesses_alike(
+    auth: AuthClient, settings: AuthSettings
+) -> None:
+    unverified = new_email()
+    await auth.register(unverified)
+    verified = await auth.user()
+
+    async def guesses(email: str) -> list[tuple[int, dict[str, str]]]:
+        answers = []
+        for _ in range(settings.code_max_attempts + 1):
+            response = await auth.http.post(
+                "/api/auth/verify-email", json={"email": email, "code": "000000x"}
+            )
+            answers.append((response.status_code, response.json()))
+        return answers
+
+    answers = [await guesses(email) for email in (unverified, verified.email, new_email())]
+
+    assert answers[0] == answers[1] == answers[2]
+    assert answers[0][-1][1]["code"] == "code_attempts_exhausted"
+
+
+async def test_resend_gives_every_address_fresh_guesses_alike(
+    auth: AuthClient, settings: AuthSettings
+) -> None:
+    unverified = new_email()
+    await auth.register(unverified)
+    verified = await auth.user()
+    emails = (unverified, verified.email, new_email())
+    for email in emails:
+        for _ in range(settings.code_max_attempts + 1):
+            await auth.http.post("/api/auth/verify-email", json={"email": email, "code": "0000x"})
+
+    for email in emails:
+        await auth.http.post("/api/auth/resend-verification", json={"email": email})
+    after = [
+        await auth.http.post("/api/auth/verify-email", json={"email": email, "code": "0000x"})
+        for email in emails
+    ]
+
+    assert [r.json() for r in after] == [after[0].json()] * 3
+    assert after[0].json()["code"] == "invalid_code"

@@ -11,7 +11,6 @@ Nothing is truncated between tests: every test makes its own event and its own u
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import subprocess
 import time
@@ -34,14 +33,11 @@ from booking_service.app import create_app
 from booking_service.resources import resources_of
 from booking_service.settings import BookingSettings
 from event_service.app import create_app as create_event_app
-from event_service.app import pending_holds_of
 from event_service.settings import EventSettings
-from ticketing_common.http_client import InternalClient
-from ticketing_common.internal.clients import BookingsApi, EventsApi
 from ticketing_common.messaging.contracts import PaymentFailed, PaymentSucceeded
 from ticketing_common.messaging.schema import outbox_messages
 from ticketing_common.security import SERVICE_TOKEN_HEADER, issue_token
-from ticketing_common.testing import fresh_database, running_app
+from ticketing_common.testing import fresh_database, route_internal_calls, running_app
 
 REDIS_DB = 5
 VHOST = "ticketing_pytest_booking"
@@ -264,22 +260,6 @@ async def stack(
     event_app = create_event_app(event_settings)
     booking_app = create_app(booking_settings)
     async with running_app(event_app) as events, running_app(booking_app) as client:
-        route_internal_calls(booking_app, httpx.ASGITransport(app=event_app))
-        route_internal_calls(event_app, httpx.ASGITransport(app=booking_app))
+        await route_internal_calls(booking_app, httpx.ASGITransport(app=event_app))
+        await route_internal_calls(event_app, httpx.ASGITransport(app=booking_app))
         yield Stack(booking_settings, booking_app, client, event_app, events)
-
-
-def route_internal_calls(app: FastAPI, transport: httpx.AsyncBaseTransport) -> InternalClient:
-    """Send the app's internal calls through ``transport`` (to the other in-process app)."""
-    settings = app.state.settings
-    http = InternalClient(settings, transport=transport)
-    app.state.http = http
-    if hasattr(app.state, "booking_resources"):
-        app.state.booking_resources = dataclasses.replace(
-            app.state.booking_resources, events=EventsApi.of(http, settings)
-        )
-    if hasattr(app.state, "event_resources"):
-        app.state.event_resources.gate.use_holds_source(
-            pending_holds_of(BookingsApi.of(http, settings))
-        )
-    return http

@@ -15,10 +15,11 @@ from booking_service.idempotency import KeyUse, hold_token_for, request_fingerpr
 from booking_service.models import Booking, BookingIdempotencyKey, BookingSeat
 from booking_service.resources import resources_of
 from booking_service.schemas import BookingCreate
-from booking_service.tests.conftest import HOLD_TTL_SECONDS, Actor, Stack, route_internal_calls
+from booking_service.tests.conftest import HOLD_TTL_SECONDS, Actor, Stack
 from event_service.models import Event
 from ticketing_common.db import utcnow
 from ticketing_common.internal.models import HoldRequest
+from ticketing_common.testing import route_internal_calls
 
 
 async def _count_bookings(stack: Stack, event_id: int) -> int:
@@ -419,9 +420,9 @@ class _CountingTransport(httpx.AsyncBaseTransport):
         return await self.inner.handle_async_request(request)
 
 
-def _count_internal_calls(stack: Stack) -> _CountingTransport:
+async def _count_internal_calls(stack: Stack) -> _CountingTransport:
     counting = _CountingTransport(httpx.ASGITransport(app=stack.event_app))
-    route_internal_calls(stack.app, counting)
+    await route_internal_calls(stack.app, counting)
     return counting
 
 
@@ -434,12 +435,12 @@ async def _update_event(stack: Stack, organizer: Actor, event_id: int, **fields:
 
 async def test_a_booking_is_one_call_to_event_service(stack: Stack) -> None:
     event_id = await stack.create_event()
-    calls = _count_internal_calls(stack)
+    calls = await _count_internal_calls(stack)
     try:
         for seat in ("vip-1-1", "vip-1-2", "vip-1-3"):
             await stack.booked(stack.actor(), event_id, [seat])
     finally:
-        route_internal_calls(stack.app, httpx.ASGITransport(app=stack.event_app))
+        await route_internal_calls(stack.app, httpx.ASGITransport(app=stack.event_app))
 
     assert calls.calls == [f"POST /internal/events/{event_id}/holds"] * 3
 

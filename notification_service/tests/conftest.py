@@ -7,7 +7,6 @@ tests: each test makes its own message ids and user ids.
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import subprocess
 import uuid
@@ -15,7 +14,6 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
 from pydantic import Field
 from redis.asyncio import Redis
 from sqlalchemy import select
@@ -26,7 +24,6 @@ from auth_service.settings import AuthSettings
 from booking_service.app import create_app as create_booking_app
 from booking_service.settings import BookingSettings
 from event_service.app import create_app as create_event_app
-from event_service.app import pending_holds_of
 from event_service.settings import EventSettings
 from notification_service.app import create_app
 from notification_service.mailer import create_mailer
@@ -36,10 +33,8 @@ from notification_service.settings import NotificationSettings
 from notification_service.tests.smtp import SmtpSink, smtp_sink
 from notification_service.tests.stack import SERVICE_URLS, InProcessServices, Stack
 from ticketing_common.db import create_engine, create_sessionmaker
-from ticketing_common.http_client import InternalClient
-from ticketing_common.internal.clients import BookingsApi, EventsApi
 from ticketing_common.messaging import MessagingSettings
-from ticketing_common.testing import fresh_database, running_app
+from ticketing_common.testing import fresh_database, route_internal_calls, running_app
 
 REDIS_DB = 6
 VHOST = "ticketing_pytest_notification"
@@ -218,7 +213,7 @@ async def stack(
         running_app(notification_app) as notifications,
     ):
         for app in (booking_app, event_app):
-            await _route_internal_calls(app, between_others)
+            await route_internal_calls(app, between_others)
         yield Stack(
             settings,
             smtp,
@@ -228,20 +223,4 @@ async def stack(
             notifications,
             notification_app,
             from_notification.calls,
-        )
-
-
-async def _route_internal_calls(app: FastAPI, transport: InProcessServices) -> None:
-    """Send a running app's internal calls to the in-process apps, including the clients
-    its lifecycles already built on the client it started with."""
-    settings = app.state.settings
-    await app.state.http.aclose()
-    app.state.http = http = InternalClient(settings, transport=transport)
-    if hasattr(app.state, "booking_resources"):
-        app.state.booking_resources = dataclasses.replace(
-            app.state.booking_resources, events=EventsApi.of(http, settings)
-        )
-    if hasattr(app.state, "event_resources"):
-        app.state.event_resources.gate.use_holds_source(
-            pending_holds_of(BookingsApi.of(http, settings))
         )

@@ -41,7 +41,6 @@ from payment_service.settings import PaymentSettings
 from payment_service.tests.fake_chapa import SECRET_KEY, FakeChapa, serve_fake_chapa
 from payment_service.webhooks import SIGNATURE_HEADER, sign
 from ticketing_common.db import create_sessionmaker, utcnow
-from ticketing_common.http_client import InternalClient
 from ticketing_common.messaging import publish
 from ticketing_common.messaging.contracts import (
     BookedSeat,
@@ -51,7 +50,12 @@ from ticketing_common.messaging.contracts import (
 )
 from ticketing_common.messaging.schema import MESSAGING_TABLES, inbox_messages, outbox_messages
 from ticketing_common.security import issue_token
-from ticketing_common.testing import fresh_database, running_app, truncate_all
+from ticketing_common.testing import (
+    fresh_database,
+    route_internal_calls,
+    running_app,
+    truncate_all,
+)
 
 TEST_EXCHANGE = "ticketing.events.payment_pytest"
 PAYMENT_HOST = "payment.test"
@@ -444,8 +448,7 @@ def payments_factory(
             app.state.provider_transport = ServiceRouter({PAYMENT_HOST: app}, callbacks_held)
         async with running_app(app) as client:
             network = ServiceRouter({BOOKING_HOST: booking_app})
-            await app.state.http.aclose()
-            app.state.http = InternalClient(settings, transport=network)
+            await route_internal_calls(app, network)
             yield Payments(app, client, settings, booking_engine, payment_engine, fake, network)
 
     return start

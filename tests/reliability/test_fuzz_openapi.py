@@ -67,10 +67,9 @@ from payment_service.app import create_app as create_payment_app
 from payment_service.settings import PaymentSettings
 from tests.support_auth import PDF_DOCUMENT
 from tests.support_events import event_payload
-from ticketing_common.http_client import InternalClient
 from ticketing_common.security import SERVICE_TOKEN_HEADER, issue_token
 from ticketing_common.settings import ServiceSettings
-from ticketing_common.testing import fresh_database
+from ticketing_common.testing import fresh_database, route_internal_calls
 
 # The apps run on a thread of their own, where libraries draw from `random` (retry jitter)
 # while Hypothesis draws a case; Hypothesis takes that for a strategy using `random`.
@@ -438,13 +437,12 @@ def fuzz_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzStack]:
     for service, app in apps.items():
         router.add(HOSTS[service], app)
 
-    async def route_internal_calls() -> None:
+    async def wire() -> None:
         for service, app in apps.items():
             if service != "notification_service":  # it takes the transport itself
-                await app.state.http.aclose()
-                app.state.http = InternalClient(settings[service], transport=router)
+                await route_internal_calls(app, router)
 
-    with serving(apps, router, on_start=route_internal_calls) as session:
+    with serving(apps, router, on_start=wire) as session:
         stack = FuzzStack(apps=apps, settings=settings, session=session, hosts=HOSTS)
         _seed(stack)
         yield stack
