@@ -23,7 +23,13 @@ from decimal import Decimal
 from sqlalchemy import select
 
 from booking_service import metrics
-from booking_service.errors import AmountMismatch, IdempotencyKeyReused
+from booking_service.errors import (
+    AmountMismatch,
+    IdempotencyKeyReused,
+    TicketLimitReached,
+    TooManyHeldSeats,
+    TooManyPendingBookings,
+)
 from booking_service.idempotency import (
     KeyUse,
     find_key,
@@ -37,7 +43,16 @@ from booking_service.resources import BookingResources, release_hold_quietly
 from booking_service.schemas import BookingCreate, BookingOut
 from booking_service.service import close_pending, locked_bookings
 from booking_service.settings import BookingSettings
-from booking_service.store import NewBooking, SeatTaken, TokenTaken, insert_booking
+from booking_service.store import (
+    Limits,
+    NewBooking,
+    OverQuota,
+    Quota,
+    SeatTaken,
+    TokenTaken,
+    insert_booking,
+    quota_of,
+)
 from ticketing_common.db import utcnow
 from ticketing_common.errors import BadRequest, UpstreamError
 from ticketing_common.internal.errors import SeatsUnavailable
@@ -140,10 +155,16 @@ async def _store(
     whose hold the gate no longer has (lapsed, or lost with Redis).
     """
     new = NewBooking.from_hold(principal, hold)
+    limits = _limits(resources.settings, hold)
+    _refuse_over_quota(limits, Quota(), len(new.seats))  # a first booking must fit too
     for attempt in range(2):
         try:
-            booking = await insert_booking(resources.pg, new, key_use)
+            booking = await insert_booking(resources.pg, new, limits, key_use)
             return CreateOutcome(booking, replayed=False)
+        except OverQuota:
+            quota = await quota_of(resources.pg, hold.event_id, principal.user_id)
+            _refuse_over_quota(limits, quota, len(new.seats))
+            continue  # the buyer's own concurrent booking ended meanwhile: try again
         except TokenTaken:
             twin = await _booking_with_token(resources, hold.token)
             if twin is not None:
@@ -156,6 +177,36 @@ async def _store(
                 continue
             raise SeatsUnavailable() from None
     raise SeatsUnavailable()
+
+
+def _limits(settings: BookingSettings, hold: HoldGranted) -> Limits:
+    return Limits(
+        held_seats=settings.max_held_seats_per_buyer,
+        pending_bookings=settings.max_pending_bookings_per_buyer,
+        tickets=hold.max_tickets_per_buyer,
+    )
+
+
+def _refuse_over_quota(limits: Limits, quota: Quota, seats: int) -> None:
+    """Raise the limit ``seats`` more would break, given what the buyer already has."""
+    if limits.tickets is not None and quota.tickets + seats > limits.tickets:
+        raise TicketLimitReached(
+            f"this event sells at most {limits.tickets} tickets to one buyer; "
+            f"you have {quota.tickets}",
+            details={"limit": limits.tickets, "tickets": quota.tickets, "requested": seats},
+        )
+    if quota.held_seats + seats > limits.held_seats:
+        raise TooManyHeldSeats(
+            f"one buyer may hold at most {limits.held_seats} seats of an event at once; "
+            f"you hold {quota.held_seats}: pay for or cancel a booking first",
+            details={"limit": limits.held_seats, "held": quota.held_seats, "requested": seats},
+        )
+    if quota.pending_bookings + 1 > limits.pending_bookings:
+        raise TooManyPendingBookings(
+            f"one buyer may have at most {limits.pending_bookings} unpaid bookings of an "
+            "event: pay for or cancel one first",
+            details={"limit": limits.pending_bookings, "pending": quota.pending_bookings},
+        )
 
 
 async def _stored(resources: BookingResources, booking_id: int) -> BookingOut:

@@ -18,9 +18,13 @@ __all__ = [
     "AmountMismatch",
     "BookingNotCancellable",
     "BookingNotFound",
+    "BuyerLimitReached",
     "EventStarted",
     "IdempotencyKeyReused",
     "SeatsUnavailable",
+    "TicketLimitReached",
+    "TooManyHeldSeats",
+    "TooManyPendingBookings",
     "UnknownSeats",
 ]
 
@@ -29,6 +33,24 @@ class AmountMismatch(BadRequest):
     """The client named a total that differs from the server's price."""
 
     code = "amount_mismatch"
+
+
+class BuyerLimitReached(Conflict):
+    """One account may not hoard an event: its holds, pending bookings or tickets."""
+
+    code = "buyer_limit_reached"
+
+
+class TooManyHeldSeats(BuyerLimitReached):
+    code = "too_many_held_seats"
+
+
+class TooManyPendingBookings(BuyerLimitReached):
+    code = "too_many_pending_bookings"
+
+
+class TicketLimitReached(BuyerLimitReached):
+    code = "ticket_limit_reached"
 
 
 class BookingNotCancellable(Conflict):

@@ -154,3 +154,23 @@ class RefundRequest(Base):
     currency: Mapped[str] = mapped_column(String(3))
     reason: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class BuyerQuota(Base):
+    """What one account has of one event, kept with every booking change (issue 17):
+    seats in its pending bookings, its pending bookings, and its tickets (seats in pending
+    and confirmed bookings). A booking is refused in the same statement that would store
+    it once a limit is reached; the row lock orders one buyer's concurrent bookings."""
+
+    __tablename__ = "buyer_quotas"
+    __table_args__ = (
+        CheckConstraint("held_seats >= 0", name="held_seats_not_negative"),
+        CheckConstraint("pending_bookings >= 0", name="pending_bookings_not_negative"),
+        CheckConstraint("tickets >= 0", name="tickets_not_negative"),
+    )
+
+    event_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    held_seats: Mapped[int] = mapped_column(Integer, default=0)
+    pending_bookings: Mapped[int] = mapped_column(Integer, default=0)
+    tickets: Mapped[int] = mapped_column(Integer, default=0)

@@ -15,13 +15,20 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from booking_service import metrics
 from booking_service.errors import BookingNotCancellable, BookingNotFound, EventStarted
-from booking_service.models import Booking, BookingSeat, BookingStatus, RefundRequest
+from booking_service.models import (
+    ACTIVE_STATUSES,
+    Booking,
+    BookingSeat,
+    BookingStatus,
+    BuyerQuota,
+    RefundRequest,
+)
 from booking_service.resources import release_hold_quietly
 from ticketing_common.db import release_connection, utcnow
 from ticketing_common.errors import Forbidden
@@ -185,10 +192,28 @@ async def _lock_booking(session: AsyncSession, booking_id: int) -> Booking | Non
     return found[0] if found else None
 
 
-def _set_status(booking: Booking, status: BookingStatus) -> None:
+async def _move(session: AsyncSession, booking: Booking, status: BookingStatus) -> None:
+    """Change the booking's (and its seats') status, and its buyer's count for the event:
+    a pending booking stops holding seats once it leaves pending, and a booking that ends
+    (not paid, or cancelled after payment) gives its tickets back to the buyer's cap."""
+    previous = BookingStatus(booking.status)
     booking.status = status
     for seat in booking.seats:
         seat.status = status
+    seats = len(booking.seats)
+    leaves_pending = previous is BookingStatus.PENDING and status is not BookingStatus.PENDING
+    ends = previous in ACTIVE_STATUSES and status not in ACTIVE_STATUSES
+    if not (leaves_pending or ends):
+        return
+    await session.execute(
+        update(BuyerQuota)
+        .where(BuyerQuota.event_id == booking.event_id, BuyerQuota.user_id == booking.user_id)
+        .values(
+            held_seats=BuyerQuota.held_seats - (seats if leaves_pending else 0),
+            pending_bookings=BuyerQuota.pending_bookings - (1 if leaves_pending else 0),
+            tickets=BuyerQuota.tickets - (seats if ends else 0),
+        )
+    )
 
 
 async def _announce_cancellation(
@@ -230,7 +255,7 @@ async def close_pending(
     The status change is flushed before the hold is released, so a buyer who grabs a
     freed seat waits on this row until this transaction commits instead of colliding.
     """
-    _set_status(booking, status)
+    await _move(session, booking, status)
     if status is BookingStatus.CANCELLED:
         booking.cancelled_at = utcnow()
     await _announce_cancellation(session, booking, BookingStatus.PENDING, reason)
@@ -306,7 +331,7 @@ async def cancel_booking(
     if previous is BookingStatus.PENDING:
         await close_pending(session, events, booking, BookingStatus.CANCELLED, reason="cancelled")
     elif previous is BookingStatus.CONFIRMED:
-        _set_status(booking, BookingStatus.CANCELLED)
+        await _move(session, booking, BookingStatus.CANCELLED)
         booking.cancelled_at = utcnow()
         await _announce_cancellation(session, booking, previous, "cancelled", refund_requested=True)
         refunded = True
@@ -380,7 +405,7 @@ async def expire_stale_bookings(
         skip_locked=True,
     )
     for booking in stale:
-        _set_status(booking, BookingStatus.EXPIRED)
+        await _move(session, booking, BookingStatus.EXPIRED)
         await _announce_cancellation(session, booking, BookingStatus.PENDING, "expired")
     if stale:
         await session.flush()
@@ -421,13 +446,13 @@ async def settle_payment(
         )
     if not await _sell(events, booking):
         # The hold ran out and the seats may be someone else's now: never confirm over them.
-        _set_status(booking, BookingStatus.EXPIRED)
+        await _move(session, booking, BookingStatus.EXPIRED)
         await _announce_cancellation(session, booking, BookingStatus.PENDING, "expired")
         metrics.count("expired")
         await _refund_payment(session, payment, user_id=booking.user_id)
         return "refund_requested"
     now = utcnow()
-    _set_status(booking, BookingStatus.CONFIRMED)
+    await _move(session, booking, BookingStatus.CONFIRMED)
     booking.confirmed_at = now
     booking.payment_tx_ref = payment.tx_ref
     await publish(

@@ -1,10 +1,12 @@
 """The hot write of the purchase path: a booking in one round trip to PostgreSQL.
 
-One statement inserts the booking, its seats, its ``booking_created`` outbox message (and
-its Idempotency-Key), and wakes the outbox relays. A single statement is atomic on its
-own, so it needs no BEGIN/COMMIT round trips; the partial unique index on active seats
-(the truth about who has a seat) refuses it whole. It runs on asyncpg directly: through
-the ORM the same booking costs about eight round trips and several times the CPU.
+One statement counts the booking against its buyer's limits for the event
+(``buyer_quotas``; nothing is written past one), inserts the booking, its seats, its
+``booking_created`` outbox message (and its Idempotency-Key), and wakes the outbox
+relays. A single statement is atomic on its own, so it needs no BEGIN/COMMIT round trips;
+the partial unique index on active seats (the truth about who has a seat) refuses it
+whole. It runs on asyncpg directly: through the ORM the same booking costs about eight
+round trips and several times the CPU.
 """
 
 from __future__ import annotations
@@ -34,11 +36,22 @@ HOLD_TOKEN_CONSTRAINT = "uq_bookings_hold_token"  # noqa: S105 - a constraint na
 KEY_CONSTRAINT = "pk_booking_idempotency_keys"
 
 _BOOKING = """
-WITH booking AS (
+WITH quota AS (
+    INSERT INTO buyer_quotas AS q (event_id, user_id, held_seats, pending_bookings, tickets)
+    VALUES ($2, $1, cardinality($12::text[]), 1, cardinality($12::text[]))
+    ON CONFLICT (event_id, user_id) DO UPDATE
+    SET held_seats = q.held_seats + EXCLUDED.held_seats,
+        pending_bookings = q.pending_bookings + 1,
+        tickets = q.tickets + EXCLUDED.tickets
+    WHERE q.held_seats + EXCLUDED.held_seats <= $19
+      AND q.pending_bookings + 1 <= $20
+      AND ($21::int IS NULL OR q.tickets + EXCLUDED.tickets <= $21)
+    RETURNING 1
+), booking AS (
     INSERT INTO bookings (user_id, event_id, organizer_id, status, total_amount, currency,
                           hold_token, expires_at, event_title, event_starts_at, venue,
                           buyer_email, created_at, updated_at)
-    VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7, $8, $9, $10, $11, now(), now())
+    SELECT $1, $2, $3, 'pending', $4, $5, $6, $7, $8, $9, $10, $11, now(), now() FROM quota
     RETURNING id, created_at
 ), seats AS (
     INSERT INTO booking_seats (booking_id, event_id, seat_id, ticket_class, "row", number,
@@ -60,7 +73,7 @@ SELECT booking.id, booking.created_at, pg_notify('{channel}', '') FROM booking
 _KEY_CTE = """, idempotency_key AS (
     INSERT INTO booking_idempotency_keys (user_id, key, generation, request_fingerprint,
                                           booking_id, created_at)
-    SELECT $1, $19, $20, $21, booking.id, now() FROM booking
+    SELECT $1, $22, $23, $24, booking.id, now() FROM booking
 )"""
 INSERT_BOOKING = _BOOKING.replace("{key_cte}", "").replace("{channel}", NOTIFY_CHANNEL)
 INSERT_KEYED_BOOKING = _BOOKING.replace("{key_cte}", _KEY_CTE).replace("{channel}", NOTIFY_CHANNEL)
@@ -75,6 +88,37 @@ class SeatTaken(Exception):
 
 class TokenTaken(Exception):
     """A booking with this hold token exists (a concurrent retry of the same request)."""
+
+
+class OverQuota(Exception):
+    """The buyer's limits for the event refused the booking (nothing was written)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What one buyer may have of one event (``BookingSettings`` and the organizer's cap)."""
+
+    held_seats: int
+    pending_bookings: int
+    tickets: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Quota:
+    held_seats: int = 0
+    pending_bookings: int = 0
+    tickets: int = 0
+
+
+_QUOTA = """
+SELECT held_seats, pending_bookings, tickets FROM buyer_quotas
+WHERE event_id = $1 AND user_id = $2
+"""
+
+
+async def quota_of(pg: asyncpg.Pool, event_id: int, user_id: int) -> Quota:
+    row = await pg.fetchrow(_QUOTA, event_id, user_id)
+    return Quota(*row) if row is not None else Quota()
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,9 +182,11 @@ class NewBooking:
         )
 
 
-async def insert_booking(pg: asyncpg.Pool, new: NewBooking, key_use: KeyUse | None) -> BookingOut:
-    """Write the booking (see module docstring); raise :class:`SeatTaken` or
-    :class:`TokenTaken` when PostgreSQL refuses it, changing nothing."""
+async def insert_booking(
+    pg: asyncpg.Pool, new: NewBooking, limits: Limits, key_use: KeyUse | None
+) -> BookingOut:
+    """Write the booking (see module docstring); raise :class:`OverQuota`,
+    :class:`SeatTaken` or :class:`TokenTaken` when it is refused, changing nothing."""
     hold, principal = new.hold, new.principal
     draft = draft_envelope("booking_created", new.message(utcnow()))
     args: list[object] = [
@@ -162,6 +208,9 @@ async def insert_booking(pg: asyncpg.Pool, new: NewBooking, key_use: KeyUse | No
         [s.price for s in new.seats],
         uuid.UUID(draft["message_id"]),
         orjson.dumps(draft).decode(),
+        limits.held_seats,
+        limits.pending_bookings,
+        limits.tickets,
     ]
     try:
         async with pg.acquire() as conn:
@@ -181,5 +230,6 @@ async def insert_booking(pg: asyncpg.Pool, new: NewBooking, key_use: KeyUse | No
         if exc.constraint_name in (ACTIVE_SEAT_INDEX, KEY_CONSTRAINT):
             raise SeatTaken() from exc
         raise
-    assert row is not None
+    if row is None:
+        raise OverQuota()
     return new.out(row["id"], row["created_at"])

@@ -124,6 +124,7 @@ async def hold_seats(resources: EventResources, event_id: int, request: HoldRequ
         venue=record.location,
         event_starts_at=record.date,
         event_updated_at=record.updated_at,
+        max_tickets_per_buyer=record.max_tickets_per_buyer,
     )
 
 

@@ -48,6 +48,7 @@ class Event(TimestampMixin, Base):
         CheckConstraint("sold_normal BETWEEN 0 AND seats_normal", name="sold_normal_within"),
         CheckConstraint("sold_vip BETWEEN 0 AND seats_vip", name="sold_vip_within"),
         CheckConstraint("sold_vvip BETWEEN 0 AND seats_vvip", name="sold_vvip_within"),
+        CheckConstraint("max_tickets_per_buyer >= 1", name="max_tickets_per_buyer_positive"),
         Index("ix_events_created_at_id", "created_at", "id"),
     )
 
@@ -68,6 +69,8 @@ class Event(TimestampMixin, Base):
     sold_normal: Mapped[int] = mapped_column(Integer, default=0)
     sold_vip: Mapped[int] = mapped_column(Integer, default=0)
     sold_vvip: Mapped[int] = mapped_column(Integer, default=0)
+    #: the organizer's cap on one buyer's tickets (pending and paid) for the event; NULL: none
+    max_tickets_per_buyer: Mapped[int | None] = mapped_column(Integer)
 
 
 class SoldSeat(Base):

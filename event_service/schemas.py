@@ -38,6 +38,10 @@ Price = Annotated[
 ]
 Capacity = Annotated[int, Field(ge=0, le=MAX_SEATS_PER_CLASS)]
 SeatsPerRow = Annotated[int, Field(ge=1, le=MAX_SEATS_PER_ROW)]
+TicketsPerBuyer = Annotated[
+    int,
+    Field(ge=1, le=MAX_SEATS_PER_CLASS, description="most tickets one buyer may have of it"),
+]
 SeatStatus = Literal["available", "held", "sold"]
 
 
@@ -75,6 +79,7 @@ class EventCreate(_EventFields):
     seats_vip: Capacity = 0
     seats_vvip: Capacity = 0
     seats_per_row: SeatsPerRow = 10
+    max_tickets_per_buyer: TicketsPerBuyer | None = None
 
     @model_validator(mode="after")
     def _seats_and_prices(self) -> EventCreate:
@@ -95,6 +100,10 @@ class EventCreate(_EventFields):
         return {c: getattr(self, f"price_{c}") or Decimal("0.00") for c in TICKET_CLASSES}
 
 
+#: fields an update may set to null
+NULLABLE_UPDATES = frozenset({"max_tickets_per_buyer"})
+
+
 class EventUpdate(_EventFields):
     """A partial update: only the fields sent change; none of them may be null."""
 
@@ -109,10 +118,16 @@ class EventUpdate(_EventFields):
     seats_vip: Capacity | None = None
     seats_vvip: Capacity | None = None
     seats_per_row: SeatsPerRow | None = None
+    #: null lifts the cap
+    max_tickets_per_buyer: TicketsPerBuyer | None = None
 
     @model_validator(mode="after")
     def _no_nulls(self) -> EventUpdate:
-        nulls = sorted(name for name in self.model_fields_set if getattr(self, name) is None)
+        nulls = sorted(
+            name
+            for name in self.model_fields_set
+            if getattr(self, name) is None and name not in NULLABLE_UPDATES
+        )
         if nulls:
             raise ValueError(f"fields cannot be null: {', '.join(nulls)}")
         if not self.model_fields_set:
@@ -140,6 +155,7 @@ class EventRecord(BaseModel):
     seats_normal: int
     seats_vip: int
     seats_vvip: int
+    max_tickets_per_buyer: int | None = None
     created_at: datetime
     updated_at: datetime
 
@@ -175,6 +191,7 @@ class EventPublic(BaseModel):
     available_normal: int
     available_vip: int
     available_vvip: int
+    max_tickets_per_buyer: int | None = None
     created_at: datetime
     updated_at: datetime
 

@@ -304,6 +304,7 @@ class EventService:
             location=data.location,
             currency=self._settings.currency,
             seats_per_row=data.seats_per_row,
+            max_tickets_per_buyer=data.max_tickets_per_buyer,
             price_normal=prices["normal"],
             price_vip=prices["vip"],
             price_vvip=prices["vvip"],

@@ -85,6 +85,8 @@ class HoldGranted(Answer):
     venue: str
     event_starts_at: datetime
     event_updated_at: datetime
+    #: the organizer's cap on one buyer's tickets of the event (None: none)
+    max_tickets_per_buyer: int | None = None
 
     @property
     def total(self) -> Decimal:
