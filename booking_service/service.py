@@ -83,33 +83,6 @@ def _may_read(principal: Principal, booking: Booking) -> bool:
     return principal.role is Role.ORGANIZER and principal.user_id == booking.organizer_id
 
 
-async def list_bookings(
-    session: AsyncSession,
-    *,
-    limit: int,
-    offset: int,
-    status: str | None = None,
-    user_id: int | None = None,
-    organizer_id: int | None = None,
-    event_id: int | None = None,
-) -> tuple[list[Booking], int]:
-    """A page of bookings, newest first, with the total count of the filtered list."""
-    conditions = []
-    if status is not None:
-        conditions.append(Booking.status == status)
-    if user_id is not None:
-        conditions.append(Booking.user_id == user_id)
-    if organizer_id is not None:
-        conditions.append(Booking.organizer_id == organizer_id)
-    if event_id is not None:
-        conditions.append(Booking.event_id == event_id)
-    total = await session.scalar(select(func.count()).select_from(Booking).where(*conditions))
-    page = await session.scalars(
-        select(Booking).where(*conditions).order_by(Booking.id.desc()).limit(limit).offset(offset)
-    )
-    return list(page), int(total or 0)
-
-
 async def ensure_event_organizer(
     session: AsyncSession, events: EventsApi, principal: Principal, event_id: int
 ) -> None:

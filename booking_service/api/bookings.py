@@ -6,9 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response
 
-from booking_service import create, service
+from booking_service import create, queries, service
 from booking_service.api.deps import BookingId, EventId, EventsDep, ResourcesDep
-from booking_service.models import Booking, BookingStatus
+from booking_service.models import BookingStatus
+from booking_service.queries import BookingFilter
 from booking_service.schemas import (
     BookingCancelledOut,
     BookingCreate,
@@ -42,10 +43,6 @@ SalesStatusFilter = Annotated[
 REPLAYED_HEADER = "Idempotent-Replayed"
 
 
-def _bookings(items: list[Booking]) -> list[BookingOut]:
-    return [BookingOut.model_validate(item) for item in items]
-
-
 @router.post("", status_code=201, responses={409: {"description": "a seat is taken"}})
 async def create_booking(
     body: BookingCreate,
@@ -64,58 +61,58 @@ async def create_booking(
 @router.get("/user")
 async def my_bookings(
     principal: CurrentUser,
-    session: SessionDep,
+    resources: ResourcesDep,
     page: PageDep,
     response: Response,
     status: StatusFilter = None,
 ) -> BookingList:
-    items, total = await service.list_bookings(
-        session, limit=page.limit, offset=page.offset, status=status, user_id=principal.user_id
+    items, total = await queries.list_bookings(
+        resources.pg,
+        BookingFilter(status=status, user_id=principal.user_id),
+        limit=page.limit,
+        offset=page.offset,
     )
     page.answer_total(response, total)
-    return BookingList(bookings=_bookings(items))
+    return BookingList(bookings=items)
 
 
 @router.get("/all")
 async def all_bookings(
     _: AdminUser,
-    session: SessionDep,
+    resources: ResourcesDep,
     page: PageDep,
     response: Response,
     status: StatusFilter = None,
     event_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     user_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> BookingList:
-    items, total = await service.list_bookings(
-        session,
+    items, total = await queries.list_bookings(
+        resources.pg,
+        BookingFilter(status=status, event_id=event_id, user_id=user_id),
         limit=page.limit,
         offset=page.offset,
-        status=status,
-        event_id=event_id,
-        user_id=user_id,
     )
     page.answer_total(response, total)
-    return BookingList(bookings=_bookings(items))
+    return BookingList(bookings=items)
 
 
 @router.get("/organizer/sales")
 async def my_sales(
     principal: OrganizerUser,
-    session: SessionDep,
+    resources: ResourcesDep,
     page: PageDep,
     response: Response,
     status: SalesStatusFilter = BookingStatus.CONFIRMED,
 ) -> SalesList:
     """Bookings of the organizer's own events (paid ones unless ``status`` says otherwise)."""
-    items, total = await service.list_bookings(
-        session,
+    items, total = await queries.list_bookings(
+        resources.pg,
+        BookingFilter(status=status, organizer_id=principal.user_id),
         limit=page.limit,
         offset=page.offset,
-        status=status,
-        organizer_id=principal.user_id,
     )
     page.answer_total(response, total)
-    return SalesList(sales=_bookings(items))
+    return SalesList(sales=items)
 
 
 @router.get("/organizer/sales/{event_id}")
@@ -124,17 +121,21 @@ async def event_sales(
     principal: OrganizerOrAdmin,
     session: SessionDep,
     events: EventsDep,
+    resources: ResourcesDep,
     page: PageDep,
     response: Response,
     status: SalesStatusFilter = BookingStatus.CONFIRMED,
 ) -> SalesList:
     """Bookings of one event, for its own organizer (or an admin)."""
     await service.ensure_event_organizer(session, events, principal, event_id)
-    items, total = await service.list_bookings(
-        session, limit=page.limit, offset=page.offset, status=status, event_id=event_id
+    items, total = await queries.list_bookings(
+        resources.pg,
+        BookingFilter(status=status, event_id=event_id),
+        limit=page.limit,
+        offset=page.offset,
     )
     page.answer_total(response, total)
-    return SalesList(sales=_bookings(items))
+    return SalesList(sales=items)
 
 
 @router.get("/event/{event_id}/seats")
