@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
 from booking_service.models import BookingStatus
 from ticketing_common.seats import SEAT_ID_MAX_LENGTH, SEAT_ID_PATTERN, TicketClass
@@ -46,9 +46,10 @@ class BookingCreate(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    event_id: int = Field(ge=1, le=2**63 - 1)
+    event_id: StrictInt = Field(ge=1, le=2**63 - 1)
     seats: list[SeatChoice] | None = Field(None, min_length=1, max_length=MAX_SEATS_IN_REQUEST)
-    seat_count: int | None = Field(None, ge=1, le=MAX_SEATS_IN_REQUEST)
+    #: a count is a number: ``true`` is not 1 (nor is ``"2"`` two)
+    seat_count: StrictInt | None = Field(None, ge=1, le=MAX_SEATS_IN_REQUEST)
     ticket_class: TicketClass | None = None
     total_amount: Decimal | None = Field(
         None,

@@ -293,7 +293,7 @@ async def cancel_booking(
     back on sale by event_service and the payment refunded.
     """
     if not principal.is_admin:
-        await _refuse_after_the_event_started(session, events, booking_id)
+        await _refuse_after_the_event_started(session, events, principal, booking_id)
     booking = await _lock_booking(session, booking_id)
     if booking is None:
         raise BookingNotFound()
@@ -341,18 +341,26 @@ async def cancel_booking(
 
 
 async def _refuse_after_the_event_started(
-    session: AsyncSession, events: EventsApi, booking_id: int
+    session: AsyncSession, events: EventsApi, principal: Principal, booking_id: int
 ) -> None:
     """A ticket for an event that has begun is used or forfeit: its buyer can't cancel it
-    for a refund any more (an admin still can, e.g. when the event is called off)."""
-    found = (
+    for a refund any more (an admin still can, e.g. when the event is called off).
+
+    Only the owner learns that: anyone else gets the 404 or 403 first, so a stranger can't
+    probe a booking's state."""
+    row = (
         await session.execute(
-            select(Booking.event_id).where(
-                Booking.id == booking_id, Booking.status == BookingStatus.CONFIRMED
+            select(Booking.event_id, Booking.user_id, Booking.status).where(
+                Booking.id == booking_id
             )
         )
-    ).scalar_one_or_none()
-    if found is None:
+    ).one_or_none()
+    if row is None:
+        raise BookingNotFound()
+    found, owner, status = row
+    if owner != principal.user_id:
+        raise Forbidden("only the booking's owner may cancel it")
+    if status != BookingStatus.CONFIRMED:
         return
     await release_connection(session)  # no pooled connection waits on event_service
     # Asked afresh: the organizer may have moved the event since the booking was made.

@@ -162,6 +162,8 @@ async def test_client_total_equal_to_the_price_is_accepted(stack: Stack) -> None
         ({"seat_count": 0, "ticket_class": "vip"}, "seat_count"),
         ({"seats": [{"id": "vip-1-1"}], "seat_count": 1, "ticket_class": "vip"}, "either"),
         ({"seat_count": 1, "ticket_class": "gold"}, "ticket_class"),
+        ({"seat_count": True, "ticket_class": "vip"}, "seat_count"),
+        ({"seat_count": "2", "ticket_class": "vip"}, "seat_count"),
     ],
 )
 async def test_malformed_booking_request_is_400(

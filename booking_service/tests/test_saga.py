@@ -384,6 +384,20 @@ async def test_a_ticket_cannot_be_cancelled_once_the_event_has_started(stack: St
     assert await stack.outbox("refund_requested", booking_id=booking["id"]) == []
 
 
+async def test_a_stranger_learns_nothing_of_a_started_events_booking(stack: Stack) -> None:
+    """403 before 409: whether the booking is paid, or its event begun, stays private."""
+    event_id = await stack.create_event()
+    booking = await stack.booked(stack.actor(), event_id, ["vip-1-1"])
+    await stack.settle(booking)
+    await _event_has_started(stack, event_id)
+
+    response = await stack.client.post(
+        f"/api/bookings/{booking['id']}/cancel", headers=stack.actor().headers
+    )
+
+    assert response.status_code == 403, response.text
+
+
 async def test_an_admin_may_still_cancel_after_the_start_when_an_event_is_called_off(
     stack: Stack,
 ) -> None:
