@@ -425,10 +425,15 @@ async def settle_payment(
             f"payment {payment.tx_ref} of {payment.amount} {payment.currency} does not match "
             f"booking {booking.id} ({booking.total_amount} {booking.currency})"
         )
-    if not await _sell(events, booking):
-        # The hold ran out and the seats may be someone else's now: never confirm over them.
+    started = booking.event_starts_at is not None and booking.event_starts_at <= utcnow()
+    if started or not await _sell(events, booking):
+        # A ticket bought after the doors opened is refunded, not sold (issue 17); and a
+        # hold that ran out may be someone else's seats now: never confirm over them.
         await _move(session, booking, BookingStatus.EXPIRED)
         await _announce_cancellation(session, booking, BookingStatus.PENDING, "expired")
+        await session.flush()
+        if started:
+            await release_hold_quietly(events, booking.event_id, booking.hold_token)
         metrics.count("expired")
         await _refund_payment(session, payment, user_id=booking.user_id)
         return "refund_requested"

@@ -384,6 +384,24 @@ async def test_a_ticket_cannot_be_cancelled_once_the_event_has_started(stack: St
     assert await stack.outbox("refund_requested", booking_id=booking["id"]) == []
 
 
+async def test_a_payment_after_the_event_started_is_refunded_not_confirmed(stack: Stack) -> None:
+    event_id = await stack.create_event()
+    booking = await stack.booked(stack.actor(), event_id, ["vip-1-1"])
+    async with stack.app.state.sessionmaker() as session, session.begin():
+        await session.execute(
+            update(Booking)
+            .where(Booking.id == booking["id"])
+            .values(event_starts_at=utcnow() - timedelta(minutes=1))
+        )
+
+    assert await stack.settle(booking) == "refund_requested"
+
+    assert (await stack.booking(booking["id"]))["status"] == "expired"
+    [refund] = await stack.outbox("refund_requested", booking_id=booking["id"])
+    assert refund["reason"] == "booking_not_pending"
+    assert (await stack.seat_statuses(event_id))["vip-1-1"] == "available"
+
+
 async def test_a_stranger_learns_nothing_of_a_started_events_booking(stack: Stack) -> None:
     """403 before 409: whether the booking is paid, or its event begun, stays private."""
     event_id = await stack.create_event()
