@@ -20,6 +20,7 @@ from cachetools import LRUCache
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from redis.exceptions import RedisError
+from starlette.requests import HTTPConnection
 
 from ticketing_common.errors import Forbidden, ServiceUnavailable, Unauthorized
 from ticketing_common.settings import ServiceSettings
@@ -137,7 +138,21 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
     )
 
 
-_bearer = HTTPBearer(auto_error=False)
+class _BearerOrBareToken(HTTPBearer):
+    """``Authorization: Bearer <token>``, or the bare token the original's clients send."""
+
+    async def __call__(self, request: HTTPConnection) -> HTTPAuthorizationCredentials | None:
+        authorization = request.headers.get("Authorization", "").strip()
+        scheme, _, rest = authorization.partition(" ")
+        token = rest.strip() if scheme.lower() == "bearer" else ""
+        if not rest and authorization.count(".") == 2:  # a JWT on its own
+            token = authorization
+        if not token:
+            return None
+        return HTTPAuthorizationCredentials(scheme="Bearer", credentials=token)
+
+
+_bearer = _BearerOrBareToken(auto_error=False)
 
 
 async def current_principal(

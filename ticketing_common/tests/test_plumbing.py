@@ -248,6 +248,15 @@ def test_a_remembered_token_is_not_accepted_under_another_secret():
         decode_token(token, secret="another-secret-another-secret-12345", expected_type="access")
 
 
+async def test_a_bare_token_without_bearer_is_accepted_as_the_original_did(
+    client: httpx.AsyncClient,
+):
+    response = await client.get("/me", headers={"Authorization": access_token("user", 42)})
+    assert response.json() == {"user_id": 42, "role": "user"}
+    basic = await client.get("/me", headers={"Authorization": "Basic dXNlcjpwYXNz"})
+    assert basic.status_code == 401
+
+
 async def test_missing_token_is_401(client: httpx.AsyncClient):
     assert (await client.get("/me")).status_code == 401
 
