@@ -8,6 +8,7 @@ from payment_service.api import router
 from payment_service.consumers import SUBSCRIPTIONS
 from payment_service.providers import provider_lifecycle
 from payment_service.reconciler import reconciler_lifecycle
+from payment_service.resources import payment_resources_lifecycle
 from payment_service.settings import PaymentSettings, get_settings
 from ticketing_common.app import create_service_app
 from ticketing_common.db import pg_pool_lifecycle
@@ -22,6 +23,7 @@ def create_app(settings: PaymentSettings | None = None) -> FastAPI:
         lifecycles=[
             pg_pool_lifecycle,
             provider_lifecycle,
+            payment_resources_lifecycle,
             messaging_lifecycle(subscriptions=SUBSCRIPTIONS),
             reconciler_lifecycle,
         ],

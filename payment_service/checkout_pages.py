@@ -9,7 +9,7 @@ from pathlib import Path
 from string import Template
 from urllib.parse import urlencode
 
-from payment_service.models import SimulatedTransaction
+from payment_service.providers.simulated import LedgerEntry
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 CHECKOUT_PATH = "/api/payments/checkout"
@@ -37,7 +37,7 @@ def format_amount(amount: Decimal, currency: str) -> str:
     return f"{currency} {amount:,.2f}"
 
 
-def checkout_page(txn: SimulatedTransaction) -> str:
+def checkout_page(txn: LedgerEntry) -> str:
     amount = escape(format_amount(txn.amount, txn.currency))
     tx_ref = escape(txn.tx_ref)
     if txn.status == "pending":
@@ -54,7 +54,7 @@ def checkout_page(txn: SimulatedTransaction) -> str:
     )
 
 
-def receipt_page(txn: SimulatedTransaction) -> str:
+def receipt_page(txn: LedgerEntry) -> str:
     headline, detail = _HEADLINES.get(txn.status, _HEADLINES["pending"])
     return _template("receipt.html").substitute(
         headline=escape(headline), detail=escape(detail), tx_ref=escape(txn.tx_ref)
@@ -69,7 +69,7 @@ def not_found_page() -> str:
     )
 
 
-def return_location(txn: SimulatedTransaction) -> str:
+def return_location(txn: LedgerEntry) -> str:
     """Where the browser goes after a decision: the merchant's return URL, else the receipt."""
     if not txn.return_url:
         return f"{CHECKOUT_PATH}/{txn.tx_ref}/receipt"

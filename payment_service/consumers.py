@@ -7,7 +7,8 @@ import logging
 from typing import Any
 
 from payment_service import payable_bookings, service
-from payment_service.providers import PaymentProvider, ProviderRejected
+from payment_service.providers import ProviderRejected
+from payment_service.resources import resources_of
 from ticketing_common.messaging import MessageContext, PermanentFailure, Subscription
 from ticketing_common.messaging.contracts import BookingCancelled, BookingCreated, RefundRequested
 
@@ -33,9 +34,8 @@ async def on_refund_requested(ctx: MessageContext, payload: RefundRequested) -> 
     provider that refuses the refund will refuse it again, so the message is parked in the
     dead-letter queue for a person to look at.
     """
-    provider: PaymentProvider = ctx.app.state.payment_provider
     try:
-        await service.refund_booking(ctx.session, provider, payload)
+        await service.refund_booking(ctx.session, resources_of(ctx.app).provider, payload)
     except ProviderRejected as exc:
         logger.error(
             "provider refused the refund",

@@ -30,7 +30,6 @@ import time
 from dataclasses import dataclass
 
 import asyncpg
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from payment_service import payable_bookings
 from payment_service.metrics import BOOKING_LOOKUPS, PAYMENTS
@@ -179,7 +178,6 @@ class _Found:
 
 async def initialize_payment(
     pg: asyncpg.Pool,
-    session: AsyncSession,
     *,
     http: InternalClient,
     provider: PaymentProvider,
@@ -190,11 +188,10 @@ async def initialize_payment(
     """Open (or answer the already open) checkout of the caller's pending booking.
 
     Amount and currency come from the booking's record, never from the request.
-    ``session`` serves only the rare fetch of a booking this service has no record of.
     """
     found, opened = await _open(pg, provider, principal, request)
     if found is None:
-        await payable_bookings.fetch_and_store(session, http, settings, request.booking_id)
+        await payable_bookings.fetch_and_store(pg, http, settings, request.booking_id)
         found, opened = await _open(pg, provider, principal, request)
         if found is None:  # booking_service knows it, yet its stored record is gone
             raise BookingNotFound()

@@ -152,8 +152,9 @@ class Refund(Base):
 class SimulatedTransaction(Base):
     """The simulated provider's own ledger: what "the bank" knows, apart from our records.
 
-    Only :mod:`payment_service.providers.simulated` touches it, through its own engine,
-    so verifying a payment really asks another party instead of re-reading ``payments``.
+    Only :mod:`payment_service.providers.simulated` touches it, through its own pool of
+    connections, so verifying a payment really asks another party instead of re-reading
+    ``payments``.
     """
 
     __tablename__ = "simulated_provider_transactions"

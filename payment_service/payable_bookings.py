@@ -13,19 +13,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
+import asyncpg
 from cachetools import TTLCache
-from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from payment_service.models import PayableBooking, PayableStatus
+from payment_service.db import driver_connection
+from payment_service.models import PayableStatus
 from payment_service.settings import PaymentSettings
-from ticketing_common.db import release_connection
 from ticketing_common.errors import DomainError
 from ticketing_common.http_client import InternalClient
 from ticketing_common.internal.clients import BookingsApi, EventsApi
-from ticketing_common.internal.models import BookingView
 from ticketing_common.messaging.contracts import BookingCancelled, BookingCreated
 
 logger = logging.getLogger("payment.payable_bookings")
@@ -47,54 +46,50 @@ def _describe_seats(booking_id: int, seats: Sequence[_Seat]) -> str:
     return f"Booking #{booking_id}: {len(seats)} {noun}" + (f" ({listed})" if listed else "")
 
 
-def _store(record: dict[str, Any]) -> Insert:
-    """Insert a record unless one exists: a closed one stays closed, a stored one as is."""
-    return (
-        insert(PayableBooking)
-        .values(record)
-        .on_conflict_do_nothing(index_elements=[PayableBooking.booking_id])
-    )
+# A record, unless one exists: a closed one stays closed, a stored one as is.
+STORE = """
+INSERT INTO payable_bookings (booking_id, user_id, event_id, amount, currency, event_title,
+                              description, buyer_email, expires_at, status)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+ON CONFLICT (booking_id) DO NOTHING
+"""
+
+# Closed, or a closed tombstone when ``booking_created`` has not arrived yet.
+CLOSE = """
+INSERT INTO payable_bookings (booking_id, user_id, event_id, event_title, buyer_email, status)
+VALUES ($1, $2, $3, $4, $5, 'closed')
+ON CONFLICT (booking_id) DO UPDATE SET status = 'closed'
+"""
 
 
 async def record_created(session: AsyncSession, booking: BookingCreated) -> None:
     """Keep a new pending booking; a record already there (fetched, or a tombstone) stays."""
-    await session.execute(
-        _store(
-            {
-                "booking_id": booking.booking_id,
-                "user_id": booking.user_id,
-                "event_id": booking.event_id,
-                "amount": booking.total_amount,
-                "currency": booking.currency,
-                "event_title": booking.event_title,
-                "description": _describe_seats(booking.booking_id, booking.seats),
-                "buyer_email": booking.buyer_email,
-                "expires_at": booking.expires_at,
-                "status": PayableStatus.PENDING,
-            }
-        )
+    conn = await driver_connection(session)
+    await conn.execute(
+        STORE,
+        booking.booking_id,
+        booking.user_id,
+        booking.event_id,
+        booking.total_amount,
+        booking.currency,
+        booking.event_title,
+        _describe_seats(booking.booking_id, booking.seats),
+        booking.buyer_email,
+        booking.expires_at,
+        PayableStatus.PENDING.value,
     )
 
 
 async def record_closed(session: AsyncSession, booking: BookingCancelled) -> None:
-    """The booking left pending (cancelled, expired, failed): it can no longer be paid.
-
-    Closes the record, or leaves a closed tombstone when ``booking_created`` has not
-    arrived yet.
-    """
-    await session.execute(
-        insert(PayableBooking)
-        .values(
-            booking_id=booking.booking_id,
-            user_id=booking.user_id,
-            event_id=booking.event_id,
-            event_title=booking.event_title,
-            buyer_email=booking.buyer_email,
-            status=PayableStatus.CLOSED,
-        )
-        .on_conflict_do_update(
-            index_elements=[PayableBooking.booking_id], set_={"status": PayableStatus.CLOSED}
-        )
+    """The booking left pending (cancelled, expired, failed): it can no longer be paid."""
+    conn = await driver_connection(session)
+    await conn.execute(
+        CLOSE,
+        booking.booking_id,
+        booking.user_id,
+        booking.event_id,
+        booking.event_title,
+        booking.buyer_email,
     )
 
 
@@ -115,33 +110,28 @@ async def _event_title(http: InternalClient, settings: PaymentSettings, event_id
     return title
 
 
-def _from_view(booking: BookingView, title: str) -> dict[str, Any]:
-    pending = booking.status == "pending"
-    return {
-        "booking_id": booking.id,
-        "user_id": booking.user_id,
-        "event_id": booking.event_id,
-        "amount": booking.total_amount,
-        "currency": booking.currency,
-        "event_title": title,
-        "description": _describe_seats(booking.id, booking.seats),
-        "buyer_email": booking.buyer_email,
-        "expires_at": booking.expires_at,
-        "status": PayableStatus.PENDING if pending else PayableStatus.CLOSED,
-    }
-
-
 async def fetch_and_store(
-    session: AsyncSession, http: InternalClient, settings: PaymentSettings, booking_id: int
+    pg: asyncpg.Pool, http: InternalClient, settings: PaymentSettings, booking_id: int
 ) -> None:
     """Ask booking_service for a booking whose ``booking_created`` has not arrived yet and
-    keep the answer, committed, so this happens at most once per booking.
+    keep the answer, so this happens at most once per booking. No connection is held
+    while booking_service answers.
 
     Raises ``BookingNotFound`` for a booking booking_service does not know. A message
     that arrives later changes nothing, except a cancellation, which closes the record.
     """
-    await release_connection(session)  # no pooled connection waits on another service
     booking = await BookingsApi.of(http, settings).booking(booking_id)
     title = booking.event_title or await _event_title(http, settings, booking.event_id)
-    await session.execute(_store(_from_view(booking, title)))
-    await release_connection(session)
+    await pg.execute(
+        STORE,
+        booking.id,
+        booking.user_id,
+        booking.event_id,
+        booking.total_amount,
+        booking.currency,
+        title,
+        _describe_seats(booking.id, booking.seats),
+        booking.buyer_email,
+        booking.expires_at,
+        (PayableStatus.PENDING if booking.status == "pending" else PayableStatus.CLOSED).value,
+    )

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from payment_service import service
-from payment_service.settings import PaymentSettings
+from payment_service import settle
+from payment_service.resources import resources_of
 from ticketing_common.background import periodic_lifecycle
 
 
 async def reconcile_once(app: FastAPI) -> int:
-    settings: PaymentSettings = app.state.settings
-    return await service.reconcile_pending_payments(
-        app.state.sessionmaker, app.state.payment_provider, settings
+    resources = resources_of(app)
+    return await settle.reconcile_pending_payments(
+        resources.pg, resources.provider, resources.settings
     )
 
 

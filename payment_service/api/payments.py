@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from payment_service import initialize, service
-from payment_service.api.deps import HttpDep, PgDep, ProviderDep, SettingsDep
+from payment_service import initialize, service, settle
+from payment_service.api.deps import ResourcesDep
 from payment_service.schemas import (
     CallbackAck,
     CheckoutResponse,
@@ -14,7 +14,6 @@ from payment_service.schemas import (
     PaymentResponse,
 )
 from payment_service.webhooks import SIGNATURE_HEADER
-from ticketing_common.db import SessionDep
 from ticketing_common.security import CurrentUser
 
 router = APIRouter(prefix="/api/payments", tags=["payments"])
@@ -24,19 +23,14 @@ router = APIRouter(prefix="/api/payments", tags=["payments"])
 async def initialize_payment(
     body: InitializePaymentRequest,
     principal: CurrentUser,
-    pg: PgDep,
-    session: SessionDep,
-    http: HttpDep,
-    provider: ProviderDep,
-    settings: SettingsDep,
+    resources: ResourcesDep,
 ) -> CheckoutResponse:
     """Open the provider's checkout for the caller's pending booking (or return the open one)."""
     return await initialize.initialize_payment(
-        pg,
-        session,
-        http=http,
-        provider=provider,
-        settings=settings,
+        resources.pg,
+        http=resources.http,
+        provider=resources.provider,
+        settings=resources.settings,
         principal=principal,
         request=body,
     )
@@ -44,27 +38,27 @@ async def initialize_payment(
 
 @router.get("/verify/{tx_ref}", response_model=PaymentResponse)
 async def verify_payment(
-    tx_ref: str, principal: CurrentUser, session: SessionDep, provider: ProviderDep
+    tx_ref: str, principal: CurrentUser, resources: ResourcesDep
 ) -> PaymentResponse:
     """Ask the provider about the caller's payment and record the outcome."""
-    payment = await service.verify_payment(
-        session, provider=provider, principal=principal, tx_ref=tx_ref
+    payment = await settle.verify_payment(
+        resources.pg, provider=resources.provider, principal=principal, tx_ref=tx_ref
     )
     return PaymentResponse(
-        message=service.status_message(payment), payment=PaymentOut.model_validate(payment)
+        message=service.status_message(payment["status"]),
+        payment=PaymentOut.model_validate(dict(payment)),
     )
 
 
 @router.post("/callback", response_model=CallbackAck)
-async def provider_callback(
-    request: Request, session: SessionDep, provider: ProviderDep, settings: SettingsDep
-) -> CallbackAck:
+async def provider_callback(request: Request, resources: ResourcesDep) -> CallbackAck:
     """The provider's webhook, signed with ``PAYMENT_WEBHOOK_SECRET``; safe to repeat."""
-    payment = await service.handle_callback(
-        session,
-        provider=provider,
-        settings=settings,
+    payment = await settle.handle_callback(
+        resources.pg,
+        provider=resources.provider,
+        settings=resources.settings,
         body=await request.body(),
         signature=request.headers.get(SIGNATURE_HEADER),
     )
-    return CallbackAck(message=service.status_message(payment), status=payment.status)
+    status: str = payment["status"]
+    return CallbackAck(message=service.status_message(status), status=status)

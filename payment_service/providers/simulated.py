@@ -6,6 +6,11 @@ payment asks that ledger, never ``payments``. The buyer decides the outcome on t
 checkout page (or ``SIMULATED_FORCE_OUTCOME`` decides it in tests); the provider then
 posts a signed callback to payment_service in the background, as a real gateway delivers
 its webhooks: the buyer's redirect never waits for it.
+
+Every call of the on-sale's path (open a checkout, the buyer's decision, a verify) is one
+statement on asyncpg that commits on its own: the provider's share of a purchase is CPU
+of this process, so it costs no ORM and no BEGIN/COMMIT round trips. A decision is taken
+by ``UPDATE ... WHERE status = 'pending'``, so of two racing clicks exactly one decides.
 """
 
 from __future__ import annotations
@@ -15,14 +20,13 @@ import json
 import logging
 import secrets
 import time
+from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
+import asyncpg
 import httpx
-from sqlalchemy import select, union_all
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from payment_service.models import SimulatedTransaction
 from payment_service.providers.base import (
     CheckoutRequest,
     CheckoutSession,
@@ -34,21 +38,81 @@ from payment_service.providers.base import (
 )
 from payment_service.settings import ForcedOutcome, PaymentSettings
 from payment_service.webhooks import SIGNATURE_HEADER, sign
-from ticketing_common.db import utcnow
+from ticketing_common.db import create_pg_pool
+from ticketing_common.http_client import (
+    AiohttpTransport,
+    HttpxTransport,
+    Transport,
+    TransportFault,
+)
 
 logger = logging.getLogger("payment.simulated")
 
+#: the ledger's own pool, apart from the service's: it stands for another system
+POOL_SIZE = 10
 CALLBACK_ATTEMPTS = 3
-CALLBACK_TIMEOUT_SECONDS = 5.0
 #: how long shutdown waits for callbacks still in flight before dropping them
 CALLBACK_DRAIN_SECONDS = 5.0
 #: callbacks posted at once; the rest queue, as a gateway's webhook dispatcher paces its
 #: deliveries (unbounded, an on-sale's callbacks would crowd out the buyers' own requests)
 CALLBACKS_AT_ONCE = 4
 
+_ENTRY = """tx_ref, reference, amount, currency, title, description, customer_email,
+customer_name, return_url, callback_url, status"""
+
+# The transaction, once per tx_ref: the insert, or else the reference of the one this
+# tx_ref opened before (a concurrent insert not yet visible answers nothing: ask again).
+OPEN = """
+WITH inserted AS (
+    INSERT INTO simulated_provider_transactions
+        (tx_ref, reference, amount, currency, title, description, customer_email,
+         customer_name, return_url, callback_url, status, created_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', now())
+    ON CONFLICT (tx_ref) DO NOTHING
+    RETURNING reference
+)
+SELECT reference FROM inserted
+UNION ALL
+SELECT reference FROM simulated_provider_transactions WHERE tx_ref = $1
+"""
+REFERENCE = "SELECT reference FROM simulated_provider_transactions WHERE tx_ref = $1"
+ENTRY = f"SELECT {_ENTRY} FROM simulated_provider_transactions WHERE tx_ref = $1"  # noqa: S608
+STATE = """
+SELECT status, amount, currency, reference, refund_reference, refunded_at
+FROM simulated_provider_transactions WHERE tx_ref = $1
+"""
+DECIDE = f"""
+UPDATE simulated_provider_transactions SET status = $2, completed_at = now()
+WHERE tx_ref = $1 AND status = 'pending'
+RETURNING {_ENTRY}
+"""  # noqa: S608
+REFUND = """
+UPDATE simulated_provider_transactions
+SET status = 'refunded', refund_reference = $3, refunded_at = now()
+WHERE tx_ref = $1 AND status = 'success' AND amount = $2
+RETURNING refund_reference, refunded_at
+"""
+
 
 def _reference(prefix: str) -> str:
     return f"{prefix}-{secrets.token_hex(8)}"
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """One transaction as the provider's hosted pages show it."""
+
+    tx_ref: str
+    reference: str
+    amount: Decimal
+    currency: str
+    title: str
+    description: str
+    customer_email: str | None
+    customer_name: str | None
+    return_url: str | None
+    callback_url: str
+    status: str
 
 
 class SimulatedProvider:
@@ -59,15 +123,29 @@ class SimulatedProvider:
     def __init__(
         self,
         settings: PaymentSettings,
-        engine: AsyncEngine,
+        pool: asyncpg.Pool,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._settings = settings
-        self._engine = engine
-        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
-        self._callbacks = httpx.AsyncClient(timeout=CALLBACK_TIMEOUT_SECONDS, transport=transport)
+        self._pool = pool
+        self._callbacks: Transport = (
+            HttpxTransport(transport, settings.internal_http_timeout_seconds)
+            if transport is not None
+            else AiohttpTransport(settings)
+        )
         self._deliveries: set[asyncio.Task[None]] = set()
         self._delivering = asyncio.Semaphore(CALLBACKS_AT_ONCE)
+
+    @classmethod
+    async def open(
+        cls, settings: PaymentSettings, transport: httpx.AsyncBaseTransport | None = None
+    ) -> SimulatedProvider:
+        """The provider with its own pool of connections to its ledger."""
+        pool = await create_pg_pool(
+            settings.model_copy(update={"db_pool_size": POOL_SIZE}),
+            application_name=f"{settings.service_name}.simulated_provider",
+        )
+        return cls(settings, pool, transport)
 
     async def aclose(self) -> None:
         if self._deliveries:
@@ -76,7 +154,7 @@ class SimulatedProvider:
             task.cancel()
         await asyncio.gather(*self._deliveries, return_exceptions=True)
         await self._callbacks.aclose()
-        await self._engine.dispose()
+        await self._pool.close()
 
     async def callbacks_delivered(self) -> None:
         """Wait for the callbacks in flight (a lost one is the reconciler's to settle)."""
@@ -84,110 +162,92 @@ class SimulatedProvider:
             await asyncio.wait(set(self._deliveries))
 
     async def initialize(self, request: CheckoutRequest) -> CheckoutSession:
-        """Record the transaction once per ``tx_ref`` and answer its hosted page.
-
-        One statement, committing on its own (no BEGIN/COMMIT round trips): the insert,
-        or else the reference of the transaction this ``tx_ref`` opened before, so a
-        repeated initialize answers the same checkout.
-        """
+        """Record the transaction once per ``tx_ref`` and answer its hosted page; a
+        repeated initialize answers the same checkout."""
         name = " ".join(p for p in (request.first_name, request.last_name) if p) or None
-        inserted = (
-            insert(SimulatedTransaction)
-            .values(
-                tx_ref=request.tx_ref,
-                reference=_reference("SIM"),
-                amount=request.amount,
-                currency=request.currency,
-                title=request.title,
-                description=request.description,
-                customer_email=request.email,
-                customer_name=name,
-                return_url=request.return_url,
-                callback_url=request.callback_url,
-                status=ProviderStatus.PENDING,
-                created_at=utcnow(),
-            )
-            .on_conflict_do_nothing(index_elements=[SimulatedTransaction.tx_ref])
-            .returning(SimulatedTransaction.reference)
-            .cte("inserted")
+        reference = await self._pool.fetchval(
+            OPEN,
+            request.tx_ref,
+            _reference("SIM"),
+            request.amount,
+            request.currency,
+            request.title,
+            request.description,
+            request.email,
+            name,
+            request.return_url,
+            request.callback_url,
         )
-        known = select(SimulatedTransaction.reference).where(
-            SimulatedTransaction.tx_ref == request.tx_ref
-        )
-        async with self._engine.connect() as conn:
-            await conn.execution_options(isolation_level="AUTOCOMMIT")
-            reference = await conn.scalar(union_all(select(inserted.c.reference), known))
-            if reference is None:  # a concurrent initialize of this tx_ref committed it
-                reference = (await conn.execute(known)).scalar_one()
+        if reference is None:  # a concurrent initialize of this tx_ref committed it
+            reference = await self._pool.fetchval(REFERENCE, request.tx_ref)
         return CheckoutSession(
             checkout_url=f"{self._settings.checkout_base_url}/{request.tx_ref}",
             reference=reference,
         )
 
     async def verify(self, tx_ref: str) -> ProviderTransaction:
-        async with self._sessions() as session:
-            txn = await self._get(session, tx_ref)
+        row = await self._pool.fetchrow(STATE, tx_ref)
+        if row is None:
+            raise ProviderTransactionNotFound(f"no transaction {tx_ref}")
         return ProviderTransaction(
-            tx_ref=txn.tx_ref,
-            status=ProviderStatus(txn.status),
-            amount=txn.amount,
-            currency=txn.currency,
-            reference=txn.reference,
+            tx_ref=tx_ref,
+            status=ProviderStatus(row["status"]),
+            amount=row["amount"],
+            currency=row["currency"],
+            reference=row["reference"],
         )
 
     async def refund(self, tx_ref: str, amount: Decimal, reason: str) -> ProviderRefund:
-        async with self._sessions.begin() as session:
-            txn = await self._get(session, tx_ref, for_update=True)
-            if txn.status == ProviderStatus.SUCCESS:
-                if amount != txn.amount:
-                    raise ProviderRejected(f"refund of {amount} does not match {txn.amount}")
-                txn.status = ProviderStatus.REFUNDED
-                txn.refund_reference = _reference("SIMR")
-                txn.refunded_at = utcnow()
-            elif txn.status != ProviderStatus.REFUNDED:
-                raise ProviderRejected(f"transaction {tx_ref} is {txn.status}, not paid")
-            assert txn.refund_reference is not None
-            assert txn.refunded_at is not None
-        logger.info("simulated refund", extra={"tx_ref": tx_ref, "reason": reason})
-        return ProviderRefund(
-            tx_ref=tx_ref,
-            reference=txn.refund_reference,
-            amount=txn.amount,
-            refunded_at=txn.refunded_at,
-        )
+        """Refund a paid transaction once; a refunded one answers its first refund."""
+        for _ in range(2):  # a refund that lost a race answers the one that won
+            row = await self._pool.fetchrow(STATE, tx_ref)
+            if row is None:
+                raise ProviderTransactionNotFound(f"no transaction {tx_ref}")
+            if row["status"] == ProviderStatus.REFUNDED:
+                return _refund(tx_ref, row["amount"], row["refund_reference"], row["refunded_at"])
+            if row["status"] != ProviderStatus.SUCCESS:
+                raise ProviderRejected(f"transaction {tx_ref} is {row['status']}, not paid")
+            if amount != row["amount"]:
+                raise ProviderRejected(f"refund of {amount} does not match {row['amount']}")
+            refunded = await self._pool.fetchrow(REFUND, tx_ref, amount, _reference("SIMR"))
+            if refunded is not None:
+                logger.info("simulated refund", extra={"tx_ref": tx_ref, "reason": reason})
+                return _refund(
+                    tx_ref, amount, refunded["refund_reference"], refunded["refunded_at"]
+                )
+        raise ProviderRejected(f"transaction {tx_ref} changed while it was being refunded")
 
     # The hosted checkout page's side of the provider.
 
-    async def checkout(self, tx_ref: str) -> SimulatedTransaction:
-        async with self._sessions() as session:
-            return await self._get(session, tx_ref)
+    async def checkout(self, tx_ref: str) -> LedgerEntry:
+        row = await self._pool.fetchrow(ENTRY, tx_ref)
+        if row is None:
+            raise ProviderTransactionNotFound(f"no transaction {tx_ref}")
+        return LedgerEntry(**row)
 
-    async def complete(self, tx_ref: str, outcome: ForcedOutcome) -> SimulatedTransaction:
+    async def complete(self, tx_ref: str, outcome: ForcedOutcome) -> LedgerEntry:
         """Record the buyer's choice once, then post the signed callback.
 
         A second click changes nothing (the first outcome stands) and sends no new callback.
         """
         outcome = self._settings.simulated_force_outcome or outcome
-        async with self._sessions.begin() as session:
-            txn = await self._get(session, tx_ref, for_update=True)
-            decided = txn.status == ProviderStatus.PENDING
-            if decided:
-                txn.status = outcome
-                txn.completed_at = utcnow()
-        if decided:
-            delivery = asyncio.create_task(self._deliver(txn))
-            self._deliveries.add(delivery)
-            delivery.add_done_callback(self._deliveries.discard)
+        decided = await self._pool.fetchrow(DECIDE, tx_ref, outcome)
+        if decided is None:  # decided before (or unknown): read what stands, committed
+            return await self.checkout(tx_ref)
+        txn = LedgerEntry(**decided)
+        delivery = asyncio.create_task(self._deliver(txn))
+        self._deliveries.add(delivery)
+        delivery.add_done_callback(self._deliveries.discard)
         return txn
 
-    async def _deliver(self, txn: SimulatedTransaction) -> None:
+    async def _deliver(self, txn: LedgerEntry) -> None:
         try:
             async with self._delivering:
                 await self._post_callback(txn)
         except Exception:
             logger.exception("callback delivery crashed", extra={"tx_ref": txn.tx_ref})
 
-    async def _post_callback(self, txn: SimulatedTransaction) -> None:
+    async def _post_callback(self, txn: LedgerEntry) -> None:
         """Deliver the callback with bounded retries; the reconciler covers a lost one."""
         body = json.dumps(
             {
@@ -202,35 +262,26 @@ class SimulatedProvider:
         ).encode()
         for attempt in range(CALLBACK_ATTEMPTS):
             signature = sign(self._settings.payment_webhook_secret, body, int(time.time()))
+            headers = {"Content-Type": "application/json", SIGNATURE_HEADER: signature}
             try:
-                response = await self._callbacks.post(
-                    txn.callback_url,
-                    content=body,
-                    headers={"Content-Type": "application/json", SIGNATURE_HEADER: signature},
-                )
-            except httpx.TransportError as exc:
-                error = f"{type(exc).__name__}: {exc}"
+                response = await self._callbacks.send("POST", txn.callback_url, body, headers)
+            except TransportFault as exc:
+                error = str(exc)
             else:
-                if response.status_code < 500:
-                    if response.status_code >= 400:
+                if response.status < 500:
+                    if response.status >= 400:
                         logger.warning(
                             "callback refused",
-                            extra={"tx_ref": txn.tx_ref, "status": response.status_code},
+                            extra={"tx_ref": txn.tx_ref, "status": response.status},
                         )
                     return
-                error = f"status {response.status_code}"
+                error = f"status {response.status}"
             if attempt + 1 < CALLBACK_ATTEMPTS:
                 await asyncio.sleep(0.2 * 2**attempt)
         logger.warning("callback not delivered", extra={"tx_ref": txn.tx_ref, "error": error})
 
-    @staticmethod
-    async def _get(
-        session: AsyncSession, tx_ref: str, *, for_update: bool = False
-    ) -> SimulatedTransaction:
-        query = select(SimulatedTransaction).where(SimulatedTransaction.tx_ref == tx_ref)
-        if for_update:
-            query = query.with_for_update()
-        txn = (await session.execute(query)).scalar_one_or_none()
-        if txn is None:
-            raise ProviderTransactionNotFound(f"no transaction {tx_ref}")
-        return txn
+
+def _refund(tx_ref: str, amount: Decimal, reference: str, refunded_at: datetime) -> ProviderRefund:
+    return ProviderRefund(
+        tx_ref=tx_ref, reference=reference, amount=amount, refunded_at=refunded_at
+    )

@@ -36,7 +36,7 @@ from booking_service.models import Booking, BookingSeat
 from booking_service.settings import BookingSettings
 from payment_service.app import create_app
 from payment_service.models import Base, PayableBooking, Payment
-from payment_service.providers import SimulatedProvider
+from payment_service.providers import ProviderTransaction, SimulatedProvider
 from payment_service.settings import PaymentSettings
 from payment_service.tests.fake_chapa import SECRET_KEY, FakeChapa, serve_fake_chapa
 from payment_service.webhooks import SIGNATURE_HEADER, sign
@@ -410,6 +410,24 @@ class Payments:
         async with self.payment_engine.connect() as conn:
             result = await conn.scalar(select(func.count()).select_from(text(table)))
             return int(result or 0)
+
+
+def verify_together(monkeypatch: pytest.MonkeyPatch, payments: Payments, parties: int) -> None:
+    """Hold every provider verify until ``parties`` of them have asked: each settle has
+    then read the payment as pending before any of them records an outcome."""
+    provider = payments.app.state.payment_provider
+    verify, arrived, everyone = provider.verify, 0, asyncio.Event()
+
+    async def together(tx_ref: str) -> ProviderTransaction:
+        nonlocal arrived
+        arrived += 1
+        if arrived >= parties:
+            everyone.set()
+        await asyncio.wait_for(everyone.wait(), 10)
+        observed: ProviderTransaction = await verify(tx_ref)
+        return observed
+
+    monkeypatch.setattr(provider, "verify", together)
 
 
 PaymentsFactory = Callable[..., contextlib.AbstractAsyncContextManager[Payments]]

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
+
+from payment_service.providers import ProviderTransaction
 from payment_service.tests.conftest import Payments
 from payment_service.webhooks import SIGNATURE_HEADER
 
@@ -122,3 +125,23 @@ async def test_a_signed_callback_that_is_not_json_is_400(simulated: Payments) ->
     response = await simulated.callback("x", body=b"not json")
 
     assert response.status_code == 400
+
+
+async def test_a_callback_for_a_settled_payment_asks_the_provider_nothing(
+    payments: Payments, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tx_ref = await _paid_checkout(payments)
+    assert (await payments.callback(tx_ref)).json()["status"] == "success"
+    asked: list[str] = []
+
+    async def provider_verify(tx_ref: str) -> ProviderTransaction:
+        asked.append(tx_ref)
+        raise AssertionError("a settled payment needs no provider")
+
+    monkeypatch.setattr(payments.app.state.payment_provider, "verify", provider_verify)
+
+    again = await payments.callback(tx_ref)
+
+    assert again.status_code == 200
+    assert again.json() == {"message": "payment successful", "status": "success"}
+    assert asked == []

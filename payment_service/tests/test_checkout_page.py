@@ -9,8 +9,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from payment_service.checkout_pages import checkout_page
-from payment_service.models import SimulatedTransaction
 from payment_service.providers import simulated as simulated_provider
+from payment_service.providers.simulated import LedgerEntry
 from payment_service.tests.conftest import Payments, PaymentsFactory
 
 
@@ -139,7 +139,7 @@ async def test_the_hosted_pages_do_not_exist_with_the_chapa_provider(
 
 
 def test_the_page_escapes_what_it_shows() -> None:
-    txn = SimulatedTransaction(
+    txn = LedgerEntry(
         tx_ref="tkt-1-abc",
         reference="SIM-1",
         amount=Decimal("10.00"),

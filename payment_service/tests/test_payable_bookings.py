@@ -22,7 +22,8 @@ from payment_service.tests.conftest import (
     ServiceRouter,
 )
 from ticketing_common.db import utcnow
-from ticketing_common.http_client import InternalClient
+from ticketing_common.messaging.contracts import BookedSeat, BookingCreated
+from ticketing_common.testing import route_internal_calls
 
 
 async def _lookups(payments: Payments, source: str) -> float:
@@ -229,8 +230,7 @@ async def test_an_old_booking_takes_its_title_from_event_service_once_a_minute(
     network = ServiceRouter(
         {BOOKING_HOST: booking_app, EVENT_HOST: _event_service({424242: "የሙዚቃ ኮንሰርት"})}
     )
-    await simulated.app.state.http.aclose()
-    simulated.app.state.http = InternalClient(simulated.settings, transport=network)
+    await route_internal_calls(simulated.app, network)
     buyer = simulated.buyer()
     old = [
         await simulated.booking(buyer, event_id=424242, row=row, event_title=None, announced=False)
@@ -299,8 +299,7 @@ async def test_no_pooled_connection_waits_while_booking_service_answers(
         late_booking = await p.booking(buyer, row=2, announced=False)
         held = asyncio.Event()
         network = ServiceRouter({BOOKING_HOST: booking_app}, held)
-        await p.app.state.http.aclose()
-        p.app.state.http = InternalClient(p.settings, transport=network)
+        await route_internal_calls(p.app, network)
         waiting = asyncio.create_task(p.initialize(buyer, late_booking))
         async with asyncio.timeout(10):
             while network.held_now == 0:
@@ -313,3 +312,54 @@ async def test_no_pooled_connection_waits_while_booking_service_answers(
         assert again.json()["tx_ref"] == opened
         assert verified.status_code == 200
         assert (await waiting).status_code == 200
+
+
+# The record is written in the consumer's transaction, with the message's inbox row
+
+
+def _created(booking_id: int) -> BookingCreated:
+    now = utcnow()
+    seat = BookedSeat(seat_id="vip-1-1", ticket_class="vip", row=1, number=1, price=Decimal(10))
+    return BookingCreated(
+        booking_id=booking_id,
+        user_id=1,
+        event_id=7,
+        organizer_id=99,
+        event_title="Tizita Night",
+        event_starts_at=now,
+        venue="Millennium Hall",
+        seats=[seat],
+        total_amount=Decimal(10),
+        currency="ETB",
+        expires_at=now,
+        created_at=now,
+    )
+
+
+async def test_a_record_rolled_back_with_its_inbox_row_is_not_kept(simulated: Payments) -> None:
+    async with simulated.app.state.sessionmaker() as session:
+        await session.execute(text("SELECT 1"))  # as the inbox row begins the consumer's
+        await payable_bookings.record_created(session, _created(4242))
+        await session.rollback()
+
+    assert await simulated.payable_booking(4242) is None
+
+
+async def test_a_record_commits_with_its_inbox_row(simulated: Payments) -> None:
+    async with simulated.app.state.sessionmaker() as session:
+        await session.execute(text("SELECT 1"))
+        await payable_bookings.record_created(session, _created(4243))
+        assert await simulated.payable_booking(4243) is None  # not before the commit
+        await session.commit()
+
+    record = await simulated.payable_booking(4243)
+    assert record is not None
+    assert record.status == "pending"
+
+
+async def test_a_record_is_never_written_outside_a_transaction(simulated: Payments) -> None:
+    async with simulated.app.state.sessionmaker() as session:
+        with pytest.raises(RuntimeError, match="has not begun"):
+            await payable_bookings.record_created(session, _created(4244))
+
+    assert await simulated.payable_booking(4244) is None

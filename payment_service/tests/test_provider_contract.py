@@ -6,6 +6,7 @@ harness plays the buyer on each provider's own checkout.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import time
@@ -17,7 +18,6 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from payment_service.providers import (
     ChapaProvider,
@@ -89,10 +89,8 @@ async def simulated_provider(payment_settings: PaymentSettings) -> AsyncIterator
         callbacks.append(request)
         return httpx.Response(200, json={"status": "ok"})
 
-    provider = SimulatedProvider(
-        payment_settings,
-        create_async_engine(payment_settings.database_url),
-        transport=httpx.MockTransport(receive),
+    provider = await SimulatedProvider.open(
+        payment_settings, transport=httpx.MockTransport(receive)
     )
 
     async def pay(tx_ref: str) -> None:
@@ -310,3 +308,53 @@ async def test_a_wrong_chapa_key_is_rejected_not_retried(
         await provider.aclose()
 
     assert len(fake_chapa.requests) == 1
+
+
+# The simulated provider's ledger under concurrent use
+
+
+async def test_racing_decisions_record_one_and_post_one_callback(
+    simulated_provider: Harness,
+) -> None:
+    checkout = _checkout()
+    await simulated_provider.provider.initialize(checkout)
+    provider = simulated_provider.provider
+    assert isinstance(provider, SimulatedProvider)
+
+    decided = await asyncio.gather(
+        *(provider.complete(checkout.tx_ref, o) for o in ("success", "failed") * 3)
+    )
+    await provider.callbacks_delivered()
+
+    assert len({entry.status for entry in decided}) == 1
+    [callback] = simulated_provider.callbacks
+    assert json.loads(callback.content)["status"] == decided[0].status
+    assert (await provider.verify(checkout.tx_ref)).status == decided[0].status
+
+
+async def test_racing_refunds_refund_once(simulated_provider: Harness) -> None:
+    checkout = _checkout("99.99")
+    await simulated_provider.provider.initialize(checkout)
+    await simulated_provider.pay(checkout.tx_ref)
+
+    refunds = await asyncio.gather(
+        *(
+            simulated_provider.provider.refund(checkout.tx_ref, Decimal("99.99"), "cancelled")
+            for _ in range(4)
+        )
+    )
+
+    assert len({(r.reference, r.refunded_at) for r in refunds}) == 1
+
+
+async def test_a_refund_of_another_amount_is_rejected(simulated_provider: Harness) -> None:
+    checkout = _checkout("99.99")
+    await simulated_provider.provider.initialize(checkout)
+    await simulated_provider.pay(checkout.tx_ref)
+
+    with pytest.raises(ProviderRejected, match="does not match"):
+        await simulated_provider.provider.refund(checkout.tx_ref, Decimal("9.99"), "cancelled")
+
+    assert (await simulated_provider.provider.verify(checkout.tx_ref)).status is (
+        ProviderStatus.SUCCESS
+    )

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
 
 import pytest
+from sqlalchemy import text
 
 from payment_service.providers import ProviderTransaction
-from payment_service.tests.conftest import Payments, PaymentsFactory
+from payment_service.tests.conftest import Payments, PaymentsFactory, verify_together
 
 
 async def test_verify_of_an_unpaid_checkout_stays_pending_and_publishes_nothing(
@@ -179,3 +181,74 @@ async def test_no_pooled_connection_waits_while_the_provider_answers(
         answer.set()
         assert other.json()["payment"]["status"] == "success"
         assert (await waiting).json()["payment"]["status"] == "pending"
+
+
+async def test_verifies_and_the_callback_that_all_saw_it_pending_settle_it_once(
+    payments: Payments, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    buyer = payments.buyer()
+    tx_ref = await payments.open_checkout(buyer, await payments.booking(buyer))
+    await payments.buyer_pays_at_provider(tx_ref)
+    before = _metric((await payments.client.get("/metrics")).text, "success")
+    verify_together(monkeypatch, payments, parties=4)
+
+    responses = await asyncio.gather(
+        *(payments.verify(buyer, tx_ref) for _ in range(3)), payments.callback(tx_ref)
+    )
+
+    assert [r.status_code for r in responses] == [200] * 4
+    assert {r.json()["payment"]["status"] for r in responses[:3]} == {"success"}
+    assert len({r.json()["payment"]["paid_at"] for r in responses[:3]}) == 1
+    assert responses[3].json()["status"] == "success"
+    [message] = await payments.outbox("payment_success")
+    assert message["payload"]["tx_ref"] == tx_ref
+    assert await payments.outbox("payment_failed") == []
+    assert _metric((await payments.client.get("/metrics")).text, "success") - before == 1
+
+
+async def test_verifying_a_settled_payment_asks_the_provider_nothing(
+    payments: Payments, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    buyer = payments.buyer()
+    tx_ref = await payments.open_checkout(buyer, await payments.booking(buyer))
+    await payments.buyer_pays_at_provider(tx_ref)
+    settled = (await payments.verify(buyer, tx_ref)).json()
+    asked: list[str] = []
+
+    async def provider_verify(tx_ref: str) -> ProviderTransaction:
+        asked.append(tx_ref)
+        raise AssertionError("a settled payment needs no provider")
+
+    monkeypatch.setattr(payments.app.state.payment_provider, "verify", provider_verify)
+
+    again = await payments.verify(buyer, tx_ref)
+
+    assert again.status_code == 200
+    assert again.json() == settled
+    assert asked == []
+
+
+@pytest.mark.parametrize(("column", "value"), [("amount", Decimal("0.01")), ("currency", "USD")])
+async def test_a_provider_reporting_another_amount_fails_the_payment(
+    simulated: Payments, column: str, value: object
+) -> None:
+    buyer = simulated.buyer()
+    tx_ref = await simulated.open_checkout(buyer, await simulated.booking(buyer))
+    async with simulated.payment_engine.begin() as conn:  # the provider took something else
+        await conn.execute(
+            text(
+                f"UPDATE simulated_provider_transactions SET {column} = :v, "  # noqa: S608
+                "status = 'success' WHERE tx_ref = :t"
+            ),
+            {"v": value, "t": tx_ref},
+        )
+
+    response = await simulated.verify(buyer, tx_ref)
+
+    payment = response.json()["payment"]
+    assert payment["status"] == "failed"
+    assert payment["failure_reason"].startswith("provider reports")
+    assert "expected 400.50 ETB" in payment["failure_reason"]
+    assert await simulated.outbox("payment_success") == []
+    [message] = await simulated.outbox("payment_failed")
+    assert message["payload"]["reason"] == payment["failure_reason"]
