@@ -19,9 +19,9 @@ import asyncpg
 from cachetools import TTLCache
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from payment_service.db import driver_connection
 from payment_service.models import PayableStatus
 from payment_service.settings import PaymentSettings
+from ticketing_common.db import driver_connection
 from ticketing_common.errors import DomainError
 from ticketing_common.http_client import InternalClient
 from ticketing_common.internal.clients import BookingsApi, EventsApi

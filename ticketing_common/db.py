@@ -128,7 +128,10 @@ async def _keep_session_state(_: asyncpg.Connection) -> None:
 
 
 async def create_pg_pool(
-    settings: ServiceSettings, *, application_name: str | None = None
+    settings: ServiceSettings,
+    *,
+    application_name: str | None = None,
+    max_size: int | None = None,
 ) -> asyncpg.Pool:
     """A raw asyncpg pool for a hot path's statements (the ORM's engine serves the rest).
 
@@ -142,7 +145,7 @@ async def create_pg_pool(
         password=settings.db_password,
         database=settings.db_name,
         min_size=1,
-        max_size=settings.db_pool_size,
+        max_size=max_size or settings.db_pool_size,
         max_inactive_connection_lifetime=300,
         reset=_keep_session_state,
         server_settings={"application_name": application_name or settings.service_name},
@@ -164,6 +167,23 @@ async def pg_pool_lifecycle(app: Any) -> AsyncIterator[None]:
 def pg_pool_of(app: Any) -> asyncpg.Pool:
     pool: asyncpg.Pool = app.state.pg
     return pool
+
+
+async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
+    """The asyncpg connection under ``session``, for statements in its open transaction.
+
+    A message handler writes through the consumer's session, whose transaction has begun
+    with the inbox row and commits it with the handler's writes. A hot handler's statement
+    sent on this connection skips the ORM's statement building and result processing and
+    still commits (or rolls back) with the inbox row. Refuses a session whose transaction
+    has not begun: a statement there would commit on its own.
+    """
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    driver: asyncpg.Connection = raw.driver_connection
+    if not driver.is_in_transaction():
+        raise RuntimeError("the session's transaction has not begun: nothing to join")
+    return driver
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

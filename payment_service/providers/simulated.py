@@ -142,8 +142,9 @@ class SimulatedProvider:
     ) -> SimulatedProvider:
         """The provider with its own pool of connections to its ledger."""
         pool = await create_pg_pool(
-            settings.model_copy(update={"db_pool_size": POOL_SIZE}),
+            settings,
             application_name=f"{settings.service_name}.simulated_provider",
+            max_size=POOL_SIZE,
         )
         return cls(settings, pool, transport)
 
