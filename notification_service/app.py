@@ -19,33 +19,30 @@ from notification_service.service import Notifier
 from notification_service.settings import NotificationSettings, get_settings
 from notification_service.ticket_store import TicketStore
 from ticketing_common.app import Lifecycle, create_service_app
-from ticketing_common.db import create_engine, create_sessionmaker
+from ticketing_common.db import create_pg_pool
 from ticketing_common.messaging import MessagingSettings, messaging_lifecycle
 
 
 def _notifier(settings: NotificationSettings, messaging: MessagingSettings) -> Lifecycle:
-    """Delivery state and stored tickets commit on a small pool of their own: the
-    consumer's inbox transaction holds one of the app pool's connections for the whole
-    handler, so taking a second one from the same pool could starve every handler at once
-    under load. The lookups use ``app.state.http`` as it stands once earlier lifecycles ran.
+    """Delivery state and stored tickets are single statements on a raw asyncpg pool of
+    their own (up to ``DB_POOL_SIZE`` connections): the consumer's inbox transaction holds
+    one of the app pool's connections for the whole handler, so taking a second one from
+    the same pool could starve every handler at once under load. The lookups use
+    ``app.state.http`` as it stands once earlier lifecycles ran.
     """
 
     @contextlib.asynccontextmanager
     async def lifecycle(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_engine(settings, pool_size=5, max_overflow=5)
-        sessionmaker = create_sessionmaker(engine)
-        app.state.notifier = Notifier(
-            sessionmaker=sessionmaker,
-            mailer=create_mailer(settings),
-            settings=settings,
-            messaging=messaging,
-        )
-        app.state.tickets = TicketStore(sessionmaker, settings)
+        pg = await create_pg_pool(settings, application_name=f"{settings.service_name}.notifier")
+        mailer = create_mailer(settings)
+        app.state.notifier = Notifier(pg=pg, mailer=mailer, settings=settings, messaging=messaging)
+        app.state.tickets = TicketStore(pg, settings)
         app.state.lookups = Lookups.of(app.state.http, settings)
         try:
             yield
         finally:
-            await engine.dispose()
+            await mailer.aclose()
+            await pg.close()
 
     return lifecycle
 

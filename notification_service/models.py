@@ -40,8 +40,10 @@ class NotificationType(StrEnum):
 
 
 class NotificationStatus(StrEnum):
-    """``pending`` → ``sending`` → ``sent``; a failed try goes to ``retrying`` (and back
-    to ``sending`` on the next one) until the budget is spent and it becomes ``failed``."""
+    """A row is created ``sending`` (claimed by its first try) → ``sent``; a failed try
+    goes to ``retrying`` (and back to ``sending`` on the next one) until the budget is
+    spent and it becomes ``failed``. ``pending`` is claimable but no longer written: the
+    claim that creates a row takes it in the same statement."""
 
     PENDING = "pending"
     SENDING = "sending"

@@ -2,22 +2,24 @@
 
 Delivery of one notification (one email owed because of one message):
 
-1. ``pending`` row, unique per ``(message_id, type)``, created on first sight;
-2. *claim* it (``sending``, attempts + 1, a lease) in a short transaction of its own, so
-   two deliveries of the same message can never send at once, and a replica that died
+1. *claim* it: its row, unique per ``(message_id, type)``, is created on first sight
+   already claimed (``sending``, attempt 1, a lease), or a known row is claimed if it is
+   free (``sending``, attempts + 1, a lease); one statement committed on its own, so two
+   deliveries of the same message can never send at once, and a replica that died
    mid-send only blocks it until the lease runs out;
-3. gather the details, render and send;
-4. ``sent`` right after the server's 250, committed at once, again in its own transaction;
+2. gather the details, render and send;
+3. ``sent`` right after the server's 250, committed at once, again on its own;
    a redelivered message then finds it sent and does nothing. A failed try is recorded
    (``retrying`` with the error) and raised so the messaging layer retries with back-off;
    once the budget is spent, or the server refused the message for good, it is ``failed``
    and the message is dead-lettered.
 
-These state changes commit on their own rather than in the consumer's inbox transaction
-because a failed try must stay recorded although that transaction rolls back.
+These state changes commit on their own (:mod:`notification_service.delivery_log`) rather
+than in the consumer's inbox transaction because a failed try must stay recorded although
+that transaction rolls back.
 
 Known window: if the process dies after the SMTP server accepted the message but before
-step 4 committed, the next try sends it again. The Message-ID header is derived from the
+step 3 committed, the next try sends it again. The Message-ID header is derived from the
 message id and type, so the copies are the same message to any mail system that dedups.
 """
 
@@ -28,16 +30,15 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
 
+import asyncpg
 from prometheus_client import Counter
-from sqlalchemy import func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
-from notification_service import emails
+from notification_service import delivery_log, emails
+from notification_service.delivery_log import ClaimedTry
 from notification_service.details import (
     Lookups,
     booking_ticket,
@@ -50,7 +51,6 @@ from notification_service.mailer import Mailer, MailRejected, build_message, sen
 from notification_service.models import Notification, NotificationStatus, NotificationType
 from notification_service.settings import NotificationSettings
 from notification_service.ticket_store import TicketStore
-from ticketing_common.db import utcnow
 from ticketing_common.errors import Conflict, Forbidden
 from ticketing_common.messaging import MessagingSettings
 from ticketing_common.messaging.contracts import (
@@ -71,6 +71,8 @@ EMAILS = Counter(
 
 _ERROR_LIMIT = 2000
 _SUBJECT_LIMIT = 300
+#: what a lost or restarting database raises on the notifier's pool
+_DATABASE_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
 
 
 class DeliveryRetry(Exception):
@@ -100,19 +102,17 @@ class NotificationKey:
 
 @dataclass(frozen=True, slots=True)
 class Notifier:
-    """What delivering needs: its own transactions, the mailer and the settings."""
+    """What delivering needs: a pool of its own (see ``app.py``), the mailer, the settings.
 
-    sessionmaker: async_sessionmaker[AsyncSession]
+    A try owns its notification for ``NOTIFICATION_LEASE_SECONDS``. A live try keeps its
+    message unacked, so the broker redelivers it only after a crash or a lost connection;
+    the lease then decides when a redelivery may take over.
+    """
+
+    pg: asyncpg.Pool
     mailer: Mailer
     settings: NotificationSettings
     messaging: MessagingSettings
-
-    @property
-    def lease(self) -> timedelta:
-        """How long a try owns its notification. A live try keeps its message unacked, so
-        the broker redelivers it only after a crash or a lost connection; the lease then
-        decides when a redelivery may take over (NOTIFICATION_LEASE_SECONDS)."""
-        return timedelta(seconds=self.settings.delivery_lease_seconds)
 
 
 def email_message_id(key: NotificationKey, settings: NotificationSettings) -> str:
@@ -120,46 +120,22 @@ def email_message_id(key: NotificationKey, settings: NotificationSettings) -> st
     return f"<{key.type.value}.{key.message_id}@{sender_domain(settings)}>"
 
 
-async def _claim(notifier: Notifier, key: NotificationKey) -> Notification | None:
+async def _claim(notifier: Notifier, key: NotificationKey) -> ClaimedTry | None:
     """Create the row if new and take it for one try; ``None`` if it needs no try now."""
-    matches = (Notification.message_id == key.message_id) & (Notification.type == key.type)
-    claimable = or_(
-        Notification.status.in_([NotificationStatus.PENDING, NotificationStatus.RETRYING]),
-        (Notification.status == NotificationStatus.SENDING)
-        & (Notification.lease_until < func.now()),
+    claimed = await delivery_log.claim(
+        notifier.pg,
+        message_id=key.message_id,
+        type_=key.type.value,
+        user_id=key.user_id,
+        booking_id=key.booking_id,
+        lease_seconds=notifier.settings.delivery_lease_seconds,
     )
-    async with notifier.sessionmaker.begin() as session:
-        await session.execute(
-            insert(Notification)
-            .values(
-                message_id=key.message_id,
-                type=key.type.value,
-                user_id=key.user_id,
-                booking_id=key.booking_id,
-                status=NotificationStatus.PENDING,
-                attempts=0,
-                created_at=utcnow(),
-                updated_at=utcnow(),
-            )
-            .on_conflict_do_nothing(constraint="uq_notifications_message_id_type")
-        )
-        claimed = (
-            await session.execute(
-                update(Notification)
-                .where(matches, claimable)
-                .values(
-                    status=NotificationStatus.SENDING,
-                    attempts=Notification.attempts + 1,
-                    lease_until=func.now() + notifier.lease,
-                    updated_at=utcnow(),
-                )
-                .returning(Notification)
-            )
-        ).scalar_one_or_none()
-        if claimed is not None:
-            return claimed
-        status = (await session.execute(select(Notification.status).where(matches))).scalar_one()
-    if status == NotificationStatus.SENDING:
+    if claimed is not None:
+        return claimed
+    status = await delivery_log.status_of(
+        notifier.pg, message_id=key.message_id, type_=key.type.value
+    )
+    if status is None or status == NotificationStatus.SENDING:
         raise DeliveryRetry("another delivery of this notification is in progress")
     logger.info(
         "notification already %s; nothing to do",
@@ -167,15 +143,6 @@ async def _claim(notifier: Notifier, key: NotificationKey) -> Notification | Non
         extra={"message_id": str(key.message_id), "type": key.type.value},
     )
     return None
-
-
-async def _record(notifier: Notifier, notification_id: int, **values: object) -> None:
-    async with notifier.sessionmaker.begin() as session:
-        await session.execute(
-            update(Notification)
-            .where(Notification.id == notification_id)
-            .values(updated_at=utcnow(), lease_until=None, **values)
-        )
 
 
 async def deliver(
@@ -187,8 +154,8 @@ async def deliver(
     :class:`DeliveryAbandoned` once the notification is marked failed (``last_try`` says
     the messaging layer will not deliver the message again).
     """
-    notification = await _claim(notifier, key)
-    if notification is None:
+    claimed = await _claim(notifier, key)
+    if claimed is None:
         return
     message_id = email_message_id(key, notifier.settings)
     outgoing: OutgoingEmail | None = None
@@ -205,22 +172,22 @@ async def deliver(
     except asyncio.CancelledError:
         # Timed out or shutting down: free the notification for the redelivery at once.
         await asyncio.shield(
-            _record(
-                notifier,
-                notification.id,
+            delivery_log.mark_try_failed(
+                notifier.pg,
+                claimed,
                 status=NotificationStatus.RETRYING,
-                last_error="the try was interrupted",
+                error="the try was interrupted",
             )
         )
         raise
     except Exception as exc:
-        raise await _record_failure(notifier, notification, key, exc, outgoing, last_try) from exc
-    await _record_sent(notifier, notification.id, message_id, outgoing)
+        raise await _record_failure(notifier, claimed, key, exc, outgoing, last_try) from exc
+    await _record_sent(notifier, claimed.notification_id, message_id, outgoing)
     EMAILS.labels(key.type.value, "sent").inc()
     logger.info(
         "email sent",
         extra={
-            "notification_id": notification.id,
+            "notification_id": claimed.notification_id,
             "type": key.type.value,
             "recipient": outgoing.recipient,
             "subject": outgoing.email.subject,
@@ -229,7 +196,7 @@ async def deliver(
 
 
 async def _record_sent(
-    notifier: Notifier, notification_id: int, message_id: str, outgoing: OutgoingEmail | None
+    notifier: Notifier, notification_id: int, message_id: str, outgoing: OutgoingEmail
 ) -> None:
     """Record the accepted email, retrying through a database outage (a restart).
 
@@ -237,33 +204,29 @@ async def _record_sent(
     again, so the record is retried in-process for a bounded time first.
     """
     retrying = AsyncRetrying(
-        retry=retry_if_exception_type((DBAPIError, OSError)),
+        retry=retry_if_exception_type(_DATABASE_ERRORS),
         wait=wait_exponential(multiplier=0.2, max=5),
         stop=stop_after_delay(notifier.settings.record_sent_patience_seconds),
         reraise=True,
     )
     async for attempt in retrying:
         with attempt:
-            await _record(
-                notifier,
+            await delivery_log.mark_sent(
+                notifier.pg,
                 notification_id,
-                status=NotificationStatus.SENT,
-                sent_at=utcnow(),
-                last_error=None,
                 email_message_id=message_id,
-                **_addressing(outgoing),
+                recipient=outgoing.recipient,
+                subject=_subject(outgoing),
             )
 
 
-def _addressing(outgoing: OutgoingEmail | None) -> dict[str, object]:
-    if outgoing is None:
-        return {}
-    return {"recipient": outgoing.recipient, "subject": outgoing.email.subject[:_SUBJECT_LIMIT]}
+def _subject(outgoing: OutgoingEmail) -> str:
+    return outgoing.email.subject[:_SUBJECT_LIMIT]
 
 
 async def _record_failure(
     notifier: Notifier,
-    notification: Notification,
+    claimed: ClaimedTry,
     key: NotificationKey,
     exc: Exception,
     outgoing: OutgoingEmail | None,
@@ -272,22 +235,28 @@ async def _record_failure(
     """Record a failed try; return the error to raise (retry, or abandoned)."""
     error = f"{type(exc).__name__}: {exc}"[:_ERROR_LIMIT]
     give_up = last_try or isinstance(exc, MailRejected)
-    status = NotificationStatus.FAILED if give_up else NotificationStatus.RETRYING
-    await _record(
-        notifier, notification.id, status=status, last_error=error, **_addressing(outgoing)
+    recorded = await delivery_log.mark_try_failed(
+        notifier.pg,
+        claimed,
+        status=NotificationStatus.FAILED if give_up else NotificationStatus.RETRYING,
+        error=error,
+        recipient=outgoing.recipient if outgoing else None,
+        subject=_subject(outgoing) if outgoing else None,
     )
     EMAILS.labels(key.type.value, "failed" if give_up else "retry").inc()
     log_extra = {
-        "notification_id": notification.id,
+        "notification_id": claimed.notification_id,
         "type": key.type.value,
-        "attempts": notification.attempts,
+        "attempts": claimed.attempt,
         "error": error,
     }
+    if not recorded:
+        logger.warning("try outlived its lease; a later try owns the notification", extra=log_extra)
     if give_up:
         logger.error("notification failed for good", extra=log_extra)
-        return DeliveryAbandoned(f"notification {notification.id} failed: {error}")
+        return DeliveryAbandoned(f"notification {claimed.notification_id} failed: {error}")
     logger.warning("notification try failed; will retry", extra=log_extra)
-    return DeliveryRetry(f"notification {notification.id} not sent yet: {error}")
+    return DeliveryRetry(f"notification {claimed.notification_id} not sent yet: {error}")
 
 
 # -- what each message turns into ---------------------------------------------------------

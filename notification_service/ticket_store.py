@@ -9,8 +9,9 @@ Two first renders of one booking at once (the email and a download, two download
 succeed: the first insert wins (``ON CONFLICT DO NOTHING`` on the booking id) and both
 serve the stored bytes, so every copy of a ticket is the same file.
 
-Every access is a short transaction of its own on the notifier's pool: no connection is
-held while a PDF waits for its turn to render or while a download asks booking_service.
+Every access is one statement, committed on its own, on the notifier's raw pool: no
+connection is held while a PDF waits for its turn to render or while a download asks
+booking_service.
 """
 
 from __future__ import annotations
@@ -21,12 +22,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 
+import asyncpg
 from prometheus_client import Counter
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from notification_service.models import Ticket
 from notification_service.settings import NotificationSettings
 from notification_service.tickets import TicketDetails, render_ticket_pdf, sign_ticket_reference
 
@@ -54,37 +52,34 @@ async def render_ticket(details: TicketDetails, settings: NotificationSettings) 
     return await asyncio.get_running_loop().run_in_executor(_RENDER_POOL, context.run, render)
 
 
+_STORED = "SELECT pdf FROM tickets WHERE booking_id = $1"
+_KEEP = """
+INSERT INTO tickets (booking_id, pdf) VALUES ($1, $2)
+ON CONFLICT (booking_id) DO NOTHING
+RETURNING booking_id
+"""
+
+
 @dataclass(frozen=True, slots=True)
 class TicketStore:
-    sessionmaker: async_sessionmaker[AsyncSession]
+    pg: asyncpg.Pool
     settings: NotificationSettings
 
     async def stored(self, booking_id: int) -> bytes | None:
-        async with self.sessionmaker() as session:
-            pdf = (
-                await session.execute(select(Ticket.pdf).where(Ticket.booking_id == booking_id))
-            ).scalar_one_or_none()
+        pdf: bytes | None = await self.pg.fetchval(_STORED, booking_id)
         if pdf is not None:
             TICKETS.labels("stored").inc()
         return pdf
 
     async def keep(self, booking_id: int, pdf: bytes) -> bytes:
-        """Store ``pdf`` unless the booking has a ticket already; return the stored one."""
-        async with self.sessionmaker.begin() as session:
-            inserted = (
-                await session.execute(
-                    insert(Ticket)
-                    .values(booking_id=booking_id, pdf=pdf)
-                    .on_conflict_do_nothing(index_elements=[Ticket.booking_id])
-                    .returning(Ticket.booking_id)
-                )
-            ).scalar_one_or_none()
-            if inserted is not None:
-                return pdf
-            kept: bytes = (
-                await session.execute(select(Ticket.pdf).where(Ticket.booking_id == booking_id))
-            ).scalar_one()
-            return kept
+        """Store ``pdf`` unless the booking has a ticket already; return the stored one.
+
+        A conflicting insert waits for the other's commit, so the stored ticket is there
+        for the second statement to read."""
+        if await self.pg.fetchval(_KEEP, booking_id, pdf) is not None:
+            return pdf
+        kept: bytes = await self.pg.fetchval(_STORED, booking_id)
+        return kept
 
     async def issue(self, details: TicketDetails) -> bytes:
         """The booking's ticket: the stored one, or rendered from ``details`` and stored."""

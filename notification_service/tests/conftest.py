@@ -13,6 +13,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import asyncpg
 import pytest
 from pydantic import Field
 from redis.asyncio import Redis
@@ -32,7 +33,7 @@ from notification_service.service import Notifier
 from notification_service.settings import NotificationSettings
 from notification_service.tests.smtp import SmtpSink, smtp_sink
 from notification_service.tests.stack import SERVICE_URLS, InProcessServices, Stack
-from ticketing_common.db import create_engine, create_sessionmaker
+from ticketing_common.db import create_engine, create_pg_pool, create_sessionmaker
 from ticketing_common.messaging import MessagingSettings
 from ticketing_common.testing import fresh_database, route_internal_calls, running_app
 
@@ -99,16 +100,23 @@ async def sessionmaker(
     await engine.dispose()
 
 
+@pytest.fixture(scope="session")
+async def pg(notification_settings: NotificationSettings) -> AsyncIterator[asyncpg.Pool]:
+    """The raw pool delivery state and stored tickets use (as the app's notifier does)."""
+    pool = await create_pg_pool(notification_settings)
+    yield pool
+    await pool.close()
+
+
 @pytest.fixture
-def notifier(
-    notification_settings: NotificationSettings, sessionmaker: async_sessionmaker[AsyncSession]
-) -> Notifier:
-    return Notifier(
-        sessionmaker=sessionmaker,
-        mailer=create_mailer(notification_settings),
-        settings=notification_settings,
-        messaging=MessagingSettings(),
+async def notifier(
+    notification_settings: NotificationSettings, pg: asyncpg.Pool
+) -> AsyncIterator[Notifier]:
+    mailer = create_mailer(notification_settings)
+    yield Notifier(
+        pg=pg, mailer=mailer, settings=notification_settings, messaging=MessagingSettings()
     )
+    await mailer.aclose()
 
 
 async def notification_of(

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from aiosmtpd.controller import Controller
 
-Mode = Literal["accept", "down", "reject"]
+Mode = Literal["accept", "down", "reject", "hang_up_at_mail"]
 
 
 def free_port() -> int:
@@ -30,13 +30,17 @@ def free_port() -> int:
 class SmtpSink:
     """What arrived, and how the server answers the next message.
 
-    ``down`` answers DATA with 421 (try again later), ``reject`` with 550 (never).
+    ``down`` answers DATA with 421 (try again later), ``reject`` with 550 (never);
+    ``hang_up_at_mail`` answers the next MAIL FROM with 421 (as a server closing an idle
+    connection does), then accepts again.
     """
 
     port: int
     mode: Mode = "accept"
     messages: list[EmailMessage] = field(default_factory=list)
     over_tls: list[bool] = field(default_factory=list)
+    #: the client's address and port of each accepted message: one per connection
+    peers: list[tuple[str, int]] = field(default_factory=list)
     refused: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -69,6 +73,16 @@ class _Handler:
     def __init__(self, sink: SmtpSink) -> None:
         self.sink = sink
 
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        if self.sink.mode == "hang_up_at_mail":
+            self.sink.mode = "accept"
+            return "421 4.4.2 idle too long, closing"
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
+
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.sink.mode != "accept":
             with self.sink.lock:
@@ -81,14 +95,17 @@ class _Handler:
         with self.sink.lock:
             self.sink.messages.append(message)
             self.sink.over_tls.append(session.ssl is not None)
+            self.sink.peers.append(session.peer)
         return "250 OK"
 
 
 @contextlib.contextmanager
-def smtp_sink(tls_context: ssl.SSLContext | None = None) -> Iterator[SmtpSink]:
-    """Run an SMTP server on a free loopback port; with ``tls_context`` it offers
-    STARTTLS and refuses mail without it."""
-    sink = SmtpSink(port=free_port())
+def smtp_sink(
+    tls_context: ssl.SSLContext | None = None, port: int | None = None
+) -> Iterator[SmtpSink]:
+    """Run an SMTP server on a loopback port (a free one unless given); with
+    ``tls_context`` it offers STARTTLS and refuses mail without it."""
+    sink = SmtpSink(port=port or free_port())
     extra: dict[str, Any] = {}
     if tls_context is not None:
         extra = {"tls_context": tls_context, "require_starttls": True}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import ssl
 import subprocess
@@ -13,6 +14,7 @@ import pytest
 
 from notification_service.emails import Attachment, RenderedEmail
 from notification_service.mailer import (
+    EncodedEmail,
     MailDeliveryError,
     MailDirMailer,
     MailRejected,
@@ -41,11 +43,17 @@ def settings_for(port: int, **more: Any) -> NotificationSettings:
     )
 
 
-def message_for(settings: NotificationSettings, subject: str = EMAIL.subject) -> Any:
+def message_for(settings: NotificationSettings, subject: str = EMAIL.subject) -> EncodedEmail:
     email = RenderedEmail(subject, EMAIL.text, EMAIL.html, EMAIL.attachments)
     return build_message(
         settings, recipient="buyer@example.com", email=email, message_id="<t.1@example.com>"
     )
+
+
+async def send_once(settings: NotificationSettings, message: EncodedEmail) -> None:
+    """Send on a mailer of its own, closed afterwards (no connection kept)."""
+    async with contextlib.aclosing(SmtpMailer(settings)) as mailer:
+        await mailer.send(message)
 
 
 @pytest.fixture
@@ -57,7 +65,7 @@ def sink() -> Any:
 async def test_smtp_delivers_text_html_and_the_pdf_attachment(sink: SmtpSink) -> None:
     settings = settings_for(sink.port)
 
-    await SmtpMailer(settings).send(message_for(settings))
+    await send_once(settings, message_for(settings))
 
     [received] = sink.to("buyer@example.com")
     assert received["Subject"] == "Your ticket for Jazz Night"
@@ -71,14 +79,147 @@ async def test_smtp_delivers_text_html_and_the_pdf_attachment(sink: SmtpSink) ->
     assert attachment.get_content() == b"%PDF-1.4 not really"
 
 
+async def test_the_message_is_text_and_html_alternatives_mixed_with_the_attachment(
+    sink: SmtpSink,
+) -> None:
+    settings = settings_for(sink.port)
+
+    await send_once(settings, message_for(settings))
+
+    [received] = sink.to("buyer@example.com")
+    assert received.defects == []
+    assert received["MIME-Version"] == "1.0"
+    assert received.get_content_type() == "multipart/mixed"
+    alternative, attachment = received.iter_parts()
+    assert alternative.get_content_type() == "multipart/alternative"
+    assert [p.get_content_type() for p in alternative.iter_parts()] == ["text/plain", "text/html"]
+    assert attachment.get_content_disposition() == "attachment"
+    assert received["Date"].datetime.tzinfo is not None
+
+
+async def test_an_email_without_attachments_is_just_the_two_alternatives(sink: SmtpSink) -> None:
+    settings = settings_for(sink.port)
+    email = RenderedEmail("Verify your email address", "Code: 123456\n", "<p>Code</p>")
+
+    await send_once(
+        settings,
+        build_message(settings, recipient="buyer@example.com", email=email, message_id="<v@x>"),
+    )
+
+    [received] = sink.to("buyer@example.com")
+    assert received.get_content_type() == "multipart/alternative"
+    assert received.get_body(("plain",)).get_content().splitlines() == ["Code: 123456"]  # type: ignore[union-attr]
+    assert list(received.iter_attachments()) == []
+
+
+async def test_titles_and_names_in_any_script_arrive_as_written(sink: SmtpSink) -> None:
+    settings = settings_for(sink.port, MAIL_FROM_NAME="Ticketing · ትኬት")
+    title = "የኢትዮጵያ ጃዝ ምሽት — Ночь джаза «live» =?utf-8?q?not-a-word?="
+    email = RenderedEmail(
+        f"Your ticket for {title}",
+        f"Event: {title}\n",
+        f"<b>{title}</b>",
+        EMAIL.attachments,
+    )
+
+    await send_once(
+        settings,
+        build_message(settings, recipient="buyer@example.com", email=email, message_id="<u@x>"),
+    )
+
+    [received] = sink.to("buyer@example.com")
+    assert received["Subject"] == f"Your ticket for {title}"
+    assert received["From"].addresses[0].display_name == "Ticketing · ትኬት"
+    assert received.get_body(("plain",)).get_content().splitlines() == [f"Event: {title}"]  # type: ignore[union-attr]
+    assert f"<b>{title}</b>" in received.get_body(("html",)).get_content()  # type: ignore[union-attr]
+
+
+async def test_a_long_subject_is_folded_and_reads_back_whole(sink: SmtpSink) -> None:
+    settings = settings_for(sink.port)
+    subject = "Your ticket for " + " ".join(["The Very Long Festival of Ethiopian Jazz"] * 4)
+
+    await send_once(settings, message_for(settings, subject))
+
+    [received] = sink.to("buyer@example.com")
+    assert received["Subject"] == subject
+
+
+def test_a_recipient_that_could_carry_another_header_is_refused_for_good() -> None:
+    settings = settings_for(free_port())
+
+    with pytest.raises(MailRejected):
+        build_message(
+            settings,
+            recipient="buyer@example.com\r\nBcc: victim@example.com",
+            email=EMAIL,
+            message_id="<t.1@example.com>",
+        )
+
+
 async def test_a_subject_with_line_breaks_cannot_inject_headers(sink: SmtpSink) -> None:
     settings = settings_for(sink.port)
 
-    await SmtpMailer(settings).send(message_for(settings, "Hi\r\nBcc: victim@example.com"))
+    await send_once(settings, message_for(settings, "Hi\r\nBcc: victim@example.com"))
 
     [received] = sink.to("buyer@example.com")
     assert received["Bcc"] is None
     assert received["Subject"] == "Hi Bcc: victim@example.com"
+
+
+async def test_consecutive_emails_share_one_connection(sink: SmtpSink) -> None:
+    settings = settings_for(sink.port)
+
+    async with contextlib.aclosing(SmtpMailer(settings)) as mailer:
+        for _ in range(3):
+            await mailer.send(message_for(settings))
+
+    assert len(sink.to("buyer@example.com")) == 3
+    assert len(set(sink.peers)) == 1
+
+
+async def test_a_kept_connection_the_server_hangs_up_is_replaced_and_the_email_goes_out(
+    sink: SmtpSink,
+) -> None:
+    settings = settings_for(sink.port)
+
+    async with contextlib.aclosing(SmtpMailer(settings)) as mailer:
+        await mailer.send(message_for(settings))
+        sink.mode = "hang_up_at_mail"
+        await mailer.send(message_for(settings))
+
+    assert len(sink.to("buyer@example.com")) == 2
+    assert len(set(sink.peers)) == 2
+
+
+async def test_a_kept_connection_to_a_restarted_server_is_replaced() -> None:
+    with smtp_sink() as before_the_restart:
+        settings = settings_for(before_the_restart.port, SMTP_TIMEOUT_SECONDS=2)
+        mailer = SmtpMailer(settings)
+        await mailer.send(message_for(settings))
+    async with contextlib.aclosing(mailer):
+        with smtp_sink(port=before_the_restart.port) as restarted:
+            await mailer.send(message_for(settings))
+
+    assert len(before_the_restart.to("buyer@example.com")) == 1
+    assert len(restarted.to("buyer@example.com")) == 1
+
+
+async def test_a_failure_after_mail_from_is_not_tried_again_on_another_connection(
+    sink: SmtpSink,
+) -> None:
+    settings = settings_for(sink.port)
+
+    async with contextlib.aclosing(SmtpMailer(settings)) as mailer:
+        await mailer.send(message_for(settings))
+        sink.mode = "down"
+        with pytest.raises(MailDeliveryError, match="421"):
+            await mailer.send(message_for(settings))
+        sink.mode = "accept"
+        await mailer.send(message_for(settings))
+
+    assert sink.refused == 1
+    first, after_the_failure = sink.peers
+    assert first != after_the_failure  # the failed connection was not kept
 
 
 async def test_a_server_answering_421_is_a_temporary_failure(sink: SmtpSink) -> None:
@@ -86,7 +227,7 @@ async def test_a_server_answering_421_is_a_temporary_failure(sink: SmtpSink) -> 
     sink.mode = "down"
 
     with pytest.raises(MailDeliveryError, match="421"):
-        await SmtpMailer(settings).send(message_for(settings))
+        await send_once(settings, message_for(settings))
 
 
 async def test_a_server_answering_550_is_a_permanent_rejection(sink: SmtpSink) -> None:
@@ -94,14 +235,14 @@ async def test_a_server_answering_550_is_a_permanent_rejection(sink: SmtpSink) -
     sink.mode = "reject"
 
     with pytest.raises(MailRejected, match="550"):
-        await SmtpMailer(settings).send(message_for(settings))
+        await send_once(settings, message_for(settings))
 
 
 async def test_no_server_listening_is_a_temporary_failure() -> None:
     settings = settings_for(free_port(), SMTP_TIMEOUT_SECONDS=2)
 
     with pytest.raises(MailDeliveryError):
-        await SmtpMailer(settings).send(message_for(settings))
+        await send_once(settings, message_for(settings))
 
 
 @pytest.fixture
@@ -141,7 +282,7 @@ async def test_starttls_is_used_when_the_server_offers_it(certificate: tuple[Pat
     with smtp_sink(tls_context=context) as sink:
         settings = settings_for(sink.port, SMTP_CA_FILE=str(cert))
 
-        await SmtpMailer(settings).send(message_for(settings))
+        await send_once(settings, message_for(settings))
 
     assert sink.over_tls == [True]
 

@@ -6,8 +6,8 @@ import asyncio
 import uuid
 from typing import Any
 
+import asyncpg
 import pytest
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from notification_service import ticket_store
 from notification_service.settings import NotificationSettings
@@ -18,10 +18,8 @@ from notification_service.tickets import render_ticket_pdf, sign_ticket_referenc
 
 
 @pytest.fixture
-def store(
-    sessionmaker: async_sessionmaker[AsyncSession], notification_settings: NotificationSettings
-) -> TicketStore:
-    return TicketStore(sessionmaker, notification_settings)
+def store(pg: asyncpg.Pool, notification_settings: NotificationSettings) -> TicketStore:
+    return TicketStore(pg, notification_settings)
 
 
 def new_booking_id() -> int:
