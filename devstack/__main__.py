@@ -1,4 +1,7 @@
-"""``python -m devstack up|down|status|migrate|infra [--stack dev|test] [--replicas N]``."""
+"""``python -m devstack up|down|status|migrate|infra|reset [--stack dev|test] [--replicas N]``.
+
+``reset`` stops a disposable stack and drops its databases (never the dev stack's).
+"""
 
 from __future__ import annotations
 
@@ -71,7 +74,7 @@ def status(stack: Stack) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="devstack")
-    parser.add_argument("command", choices=["up", "down", "status", "migrate", "infra"])
+    parser.add_argument("command", choices=["up", "down", "status", "migrate", "infra", "reset"])
     parser.add_argument("--stack", default="dev", choices=["dev", "test"])
     parser.add_argument("--replicas", type=int, default=None)
     args = parser.parse_args(argv)
@@ -82,6 +85,9 @@ def main(argv: list[str] | None = None) -> int:
         down(stack)
     elif args.command == "status":
         status(stack)
+    elif args.command == "reset":
+        down(stack)
+        infra.drop_databases(stack)
     elif args.command == "migrate":
         infra.ensure_infrastructure(stack)
         migrate(stack)

@@ -139,6 +139,25 @@ END $$;"""
     psql("\n".join(statements) + "\n")
 
 
+def drop_databases(stack: Stack) -> None:
+    """Drop a disposable stack's databases, so its next ``up`` migrates from nothing.
+
+    The test stack's databases outlive a run; a checkout with a migration another
+    checkout never had would otherwise find a revision it cannot locate.
+    """
+    if stack.name == "dev":
+        raise SystemExit("refusing to drop the dev stack's databases")
+    if not port_open(5432):
+        return
+    psql(
+        "\n".join(
+            f"DROP DATABASE IF EXISTS {stack.database(service)} WITH (FORCE);"
+            for service in SERVICES
+        )
+        + "\n"
+    )
+
+
 def ensure_vhost(stack: Stack) -> None:
     if stack.vhost == "/":
         return
