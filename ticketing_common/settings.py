@@ -22,12 +22,55 @@ _DEV_SECRETS = {
     "ticket_signing_secret": DEV_TICKET_SIGNING_SECRET,
 }
 
+#: the shortest secret production accepts: 32 characters, the 256 bits of ``openssl rand
+#: -hex 32`` (hex) or more (base64); HS256 keys shorter than the hash are guessable offline
+MIN_SECRET_LENGTH = 32
+#: text that marks a placeholder rather than a generated secret (compared case-insensitively)
+_PLACEHOLDER_MARKERS = ("change-me", "changeme", "change_me", "dev-only", "example", "replace")
+#: the shortest password production accepts for an account seeded from settings (the admin)
+MIN_SEEDED_PASSWORD_LENGTH = 12
+_COMMON_PASSWORDS = frozenset(
+    {"admin", "administrator", "password", "passw0rd", "letmein", "welcome", "qwerty", "secret"}
+)
+
+
+def secret_problem(name: str, value: str) -> str | None:
+    """Why ``value`` may not be the production ``name`` (an env variable name), or None."""
+    if not value:
+        return f"{name} is not set"
+    if value in _DEV_SECRETS.values():
+        return f"{name} is a development default"
+    if any(marker in value.lower() for marker in _PLACEHOLDER_MARKERS):
+        return f"{name} looks like a placeholder, not a generated secret"
+    if len(value) < MIN_SECRET_LENGTH:
+        return f"{name} is shorter than {MIN_SECRET_LENGTH} characters"
+    return None
+
+
+def seeded_password_problem(name: str, value: str, *, dev_default: str) -> str | None:
+    """Why ``value`` may not be the production password ``name`` of a seeded account.
+
+    The admin account is seeded from settings and reachable from the internet: its
+    password must not be the development default, a common word, or short.
+    """
+    if value == dev_default:
+        return f"{name} is the development default"
+    stripped = "".join(c for c in value.lower() if c.isalpha())
+    if value.lower() in _COMMON_PASSWORDS or stripped in _COMMON_PASSWORDS:
+        return f"{name} is a common password"
+    if len(value) < MIN_SEEDED_PASSWORD_LENGTH:
+        return f"{name} is shorter than {MIN_SEEDED_PASSWORD_LENGTH} characters"
+    if not (any(c.isalpha() for c in value) and any(c.isdigit() for c in value)):
+        return f"{name} needs letters and digits"
+    return None
+
 
 class ServiceSettings(BaseSettings):
     """Settings every service shares; each service subclasses it with its own defaults.
 
-    Local defaults are safe for a developer machine. With ``APP_ENV=production`` a secret
-    left at its development value is a start-up error, never a silent default.
+    Local defaults are safe for a developer machine. With ``APP_ENV=production`` every
+    problem :meth:`production_problems` finds (a secret left at its development value, a
+    weak or shared secret, ...) is a start-up error, never a silent default.
     """
 
     model_config = SettingsConfigDict(
@@ -35,6 +78,9 @@ class ServiceSettings(BaseSettings):
     )
 
     app_env: Literal["development", "test", "production"] = Field("development", alias="APP_ENV")
+    #: a production-mode system that is a staging system on purpose: it may take test
+    #: payments (the simulated provider), while every production rule on secrets holds
+    staging: bool = Field(False, alias="STAGING")
     service_name: str = "service"
     host: str = Field("127.0.0.1", alias="HOST")
     port: int = Field(3000, alias="PORT")
@@ -91,15 +137,35 @@ class ServiceSettings(BaseSettings):
     hold_ttl_seconds: int = Field(900, alias="HOLD_TTL_SECONDS")
 
     @model_validator(mode="after")
-    def _refuse_dev_secrets_in_production(self) -> ServiceSettings:
+    def _refuse_unsafe_production(self) -> ServiceSettings:
         if self.app_env == "production":
-            left = [name for name, dev in _DEV_SECRETS.items() if getattr(self, name) == dev]
-            if left:
-                raise ValueError(
-                    "production mode needs real secrets; still at development defaults: "
-                    + ", ".join(sorted(left)).upper()
-                )
+            problems = self.production_problems()
+            if problems:
+                raise ValueError("production mode refuses these settings: " + "; ".join(problems))
         return self
+
+    def production_problems(self) -> list[str]:
+        """What makes these settings unsafe for production (empty: nothing).
+
+        A service's settings extend it (``problems = super().production_problems()``) with
+        their own rules, e.g. payment_service refuses its simulated provider unless
+        ``STAGING`` says so; every problem is reported at once, in one start-up error.
+        """
+        secrets = {name: getattr(self, name) for name in _DEV_SECRETS}
+        problems = [
+            problem
+            for name, value in secrets.items()
+            if (problem := secret_problem(name.upper(), value)) is not None
+        ]
+        owners: dict[str, list[str]] = {}
+        for name, value in secrets.items():
+            owners.setdefault(value, []).append(name.upper())
+        problems += [
+            " and ".join(names) + " must differ (one secret per purpose)"
+            for names in owners.values()
+            if len(names) > 1
+        ]
+        return problems
 
     @cached_property
     def database_url(self) -> str:

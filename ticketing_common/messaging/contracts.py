@@ -29,6 +29,10 @@ class EmailVerification(Payload):
     email: EmailStr
     code: str = Field(min_length=4, max_length=128)
     expires_at: datetime
+    #: since v2: the original's link, ``FRONTEND_URL/verify-email?token=…&email=…``, whose
+    #: token ``/api/auth/verify-email`` takes as the code (the original's front end
+    #: verifies only through it)
+    verify_url: str | None = None
 
 
 class PasswordReset(Payload):
@@ -148,6 +152,43 @@ class PaymentRefunded(Payload):
     refunded_at: datetime
 
 
+class EventChanged(Payload):
+    """An organizer moved an event (its date) or changed its venue.
+
+    event_service publishes it in the update's transaction for every such change, whether
+    or not tickets are out (a hold can land between its check and the commit): consumers
+    find the bookings it concerns (booking_service keeps their start and venue current,
+    notification_service tells every ticket holder). Dates are ISO-8601 UTC.
+    """
+
+    event_id: int
+    organizer_id: int
+    title: str
+    old_date: datetime
+    new_date: datetime
+    old_venue: str
+    new_venue: str
+    changed_at: datetime
+
+
+class BookingEventChanged(Payload):
+    """The event of a pending or confirmed booking moved or changed venue: booking_service
+    sends one per booking when it applies an ``event_changed``, so notification_service
+    tells each holder without asking anyone who they are."""
+
+    booking_id: int
+    user_id: int
+    buyer_email: str | None = None
+    status: Literal["pending", "confirmed"]
+    event_id: int
+    event_title: str
+    old_date: datetime
+    new_date: datetime
+    old_venue: str
+    new_venue: str
+    changed_at: datetime
+
+
 #: routing key -> payload schema. The first five keep the original system's names.
 CONTRACTS: dict[str, type[Payload]] = {
     "booking_confirmed": BookingConfirmed,
@@ -160,4 +201,6 @@ CONTRACTS: dict[str, type[Payload]] = {
     "payment_failed": PaymentFailed,
     "refund_requested": RefundRequested,
     "payment_refunded": PaymentRefunded,
+    "event_changed": EventChanged,
+    "booking_event_changed": BookingEventChanged,
 }
