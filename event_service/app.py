@@ -13,6 +13,7 @@ from event_service.api import router
 from event_service.cache import EventCache
 from event_service.consumers import SUBSCRIPTIONS
 from event_service.seat_gate import HoldsSource, RestoredHold, SeatGate
+from event_service.seat_map import SeatMaps
 from event_service.service import EventResources, locked_layout
 from event_service.settings import EventSettings, get_settings
 from ticketing_common.app import create_service_app
@@ -65,7 +66,10 @@ async def event_resources_lifecycle(app: FastAPI) -> AsyncIterator[None]:
         event_ttl=settings.event_cache_ttl_seconds,
         list_ttl=settings.event_list_cache_ttl_seconds,
     )
-    app.state.event_resources = EventResources(gate, cache, settings, app.state.sessionmaker)
+    seat_maps = SeatMaps(gate, max_bytes=settings.seat_map_cache_bytes)
+    app.state.event_resources = EventResources(
+        gate, cache, settings, app.state.sessionmaker, seat_maps
+    )
     yield
 
 
@@ -76,6 +80,6 @@ def create_app(settings: EventSettings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifecycles=[
             event_resources_lifecycle,
-            messaging_lifecycle(subscriptions=SUBSCRIPTIONS, relay=False),
+            messaging_lifecycle(subscriptions=SUBSCRIPTIONS),
         ],
     )

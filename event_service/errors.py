@@ -25,6 +25,7 @@ __all__ = [
     "HoldExpired",
     "HoldTokenInUse",
     "NotEventOwner",
+    "RescheduleTooSoon",
     "SeatsUnavailable",
     "UnknownSeats",
 ]
@@ -40,3 +41,9 @@ class NotEventOwner(Forbidden):
 
 class CapacityInUse(Conflict):
     code = "capacity_in_use"
+
+
+class RescheduleTooSoon(Conflict):
+    """The event has tickets out and the new date is too close to now."""
+
+    code = "reschedule_too_soon"

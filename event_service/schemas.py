@@ -12,16 +12,19 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    computed_field,
     field_validator,
     model_validator,
 )
 
+from ticketing_common.errors import BadRequest
 from ticketing_common.seats import (
     MAX_SEATS_PER_CLASS,
     MAX_SEATS_PER_ROW,
     TICKET_CLASSES,
     TicketClass,
 )
+from ticketing_common.wire import GormFields, Money
 
 MAX_SEATS_PER_EVENT = 100_000
 MAX_PRICE = Decimal("1000000")
@@ -120,6 +123,13 @@ class EventUpdate(_EventFields):
     seats_per_row: SeatsPerRow | None = None
     #: null lifts the cap
     max_tickets_per_buyer: TicketsPerBuyer | None = None
+    total_seats: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_SEATS_PER_EVENT,
+        description="the original's capacity field: the normal class grows or shrinks at its "
+        "end so that all classes add up to it (never below what is held or sold)",
+    )
 
     @model_validator(mode="after")
     def _no_nulls(self) -> EventUpdate:
@@ -135,7 +145,31 @@ class EventUpdate(_EventFields):
         return self
 
     def changes(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.model_fields_set}
+        """The columns to set (``total_seats`` is not one: see :meth:`with_total_seats`)."""
+        return {
+            name: getattr(self, name) for name in self.model_fields_set if name != "total_seats"
+        }
+
+    def with_total_seats(self, seats_vip: int, seats_vvip: int) -> dict[str, Any]:
+        """:meth:`changes`, with ``total_seats`` turned into the normal class's size given
+        the event's ``seats_vip`` and ``seats_vvip`` (unless this update sets them)."""
+        changes = self.changes()
+        if self.total_seats is None:
+            return changes
+        vip = changes.get("seats_vip", seats_vip)
+        vvip = changes.get("seats_vvip", seats_vvip)
+        normal = self.total_seats - vip - vvip
+        if normal < 0:
+            raise BadRequest(
+                f"total_seats {self.total_seats} is fewer than the event's vip and vvip seats "
+                f"({vip + vvip}); change seats_vip or seats_vvip instead"
+            )
+        if normal > MAX_SEATS_PER_CLASS:
+            raise BadRequest(f"a class has at most {MAX_SEATS_PER_CLASS} seats")
+        if changes.get("seats_normal", normal) != normal:
+            raise BadRequest("seats_normal and total_seats disagree: send one of them")
+        changes["seats_normal"] = normal
+        return changes
 
 
 class EventRecord(BaseModel):
@@ -174,17 +208,21 @@ class EventListPage(BaseModel):
     events: list[EventRecord]
 
 
-class EventPublic(BaseModel):
-    id: int
+class EventPublic(GormFields):
+    """An event as the original's clients read it (ORIGINAL_API.md: gorm's ``ID``,
+    ``CreatedAt``, ``UpdatedAt``, ``DeletedAt``; ``total_seats``, ``available_seats``,
+    ``organizer_id``; prices as JSON numbers) with the port's fields beside them."""
+
+    organizer_id: int
     title: str
     description: str
     date: datetime
     location: str
     currency: str
     seats_per_row: int
-    price_normal: Decimal
-    price_vip: Decimal
-    price_vvip: Decimal
+    price_normal: Money
+    price_vip: Money
+    price_vvip: Money
     seats_normal: int
     seats_vip: int
     seats_vvip: int
@@ -192,8 +230,16 @@ class EventPublic(BaseModel):
     available_vip: int
     available_vvip: int
     max_tickets_per_buyer: int | None = None
-    created_at: datetime
-    updated_at: datetime
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def total_seats(self) -> int:
+        return self.seats_normal + self.seats_vip + self.seats_vvip
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def available_seats(self) -> int:
+        return self.available_normal + self.available_vip + self.available_vvip
 
     @classmethod
     def build(cls, record: EventRecord, available: dict[str, int], **extra: Any) -> Any:
@@ -206,8 +252,6 @@ class EventInternal(EventPublic):
     """What other services get from ``GET /internal/events/{id}``
     (read back as :class:`ticketing_common.internal.models.EventView`)."""
 
-    organizer_id: int
-
 
 class OrganizerEvent(EventInternal):
     """An organizer's own event, with its sales."""
@@ -215,14 +259,6 @@ class OrganizerEvent(EventInternal):
     sold_normal: int
     sold_vip: int
     sold_vvip: int
-
-
-class EventList(BaseModel):
-    events: list[EventPublic]
-
-
-class OrganizerEventList(BaseModel):
-    events: list[OrganizerEvent]
 
 
 class EventSaved(BaseModel):

@@ -134,9 +134,23 @@ class ResizeReply:
 
 
 @dataclass(frozen=True, slots=True)
-class SeatState:
-    held: frozenset[str]
-    sold: frozenset[str]
+class SeatMapUpdate:
+    """What a seat map rendition at ``since`` needs to show the gate as it is (``version``).
+
+    ``kind`` is ``same`` (nothing changed), ``changes`` (``changed`` maps each seat that
+    changed since to its status now) or ``full`` (the layout, and every held and sold
+    seat: no rendition was given, or the change log no longer reaches back to it).
+    """
+
+    kind: Literal["same", "changes", "full"]
+    version: str
+    held_count: int = 0
+    sold_count: int = 0
+    changed: Mapping[str, str] = field(default_factory=dict)
+    seats_per_row: int = 0
+    capacity: Mapping[str, int] = field(default_factory=dict)
+    held: Sequence[str] = ()
+    sold: Sequence[str] = ()
 
 
 def event_prefix(event_id: int) -> str:
@@ -156,6 +170,8 @@ def gate_keys(event_id: int) -> list[str]:
         *(prefix + name for name in names),
         *(f"{prefix}available:{ticket_class}" for ticket_class in TICKET_CLASSES),
         event_version_key(event_id),
+        prefix + "seat_version",
+        prefix + "seat_changes",
     ]
 
 
@@ -177,7 +193,7 @@ class _Scripts:
         "sell",
         "unsell",
         "availability",
-        "seat_state",
+        "seat_map",
         "resize",
         "rebuild",
     )
@@ -302,9 +318,33 @@ class SeatGate:
         return dict(zip(TICKET_CLASSES, (int(n) for n in reply), strict=True))
 
     @_redis_guarded
-    async def seat_state(self, event_id: int) -> SeatState:
-        reply = await self._run_rebuilt("seat_state", event_id, [])
-        return SeatState(held=frozenset(reply[0]), sold=frozenset(reply[1]))
+    async def seat_map_update(self, event_id: int, since: str = "") -> SeatMapUpdate:
+        """What a seat map rendered at seat version ``since`` ('' for none) lacks, after
+        expired holds are purged (see ``lua/seat_map.lua``)."""
+        reply = await self._run_rebuilt("seat_map", event_id, [since])
+        kind, version = reply[0], reply[1]
+        if kind == "same":
+            return SeatMapUpdate("same", version)
+        if kind == "changes":
+            statuses = reply[4:]
+            return SeatMapUpdate(
+                "changes",
+                version,
+                held_count=int(reply[2]),
+                sold_count=int(reply[3]),
+                changed=dict(zip(statuses[::2], statuses[1::2], strict=True)),
+            )
+        held, sold = reply[6], reply[7]
+        return SeatMapUpdate(
+            "full",
+            version,
+            held_count=len(held),
+            sold_count=len(sold),
+            seats_per_row=int(reply[2]),
+            capacity=dict(zip(TICKET_CLASSES, (int(n) for n in reply[3:6]), strict=True)),
+            held=held,
+            sold=sold,
+        )
 
     # -- layout -----------------------------------------------------------------------
 

@@ -1,8 +1,9 @@
-"""event_service domain logic: events, their live availability and seat maps.
+"""event_service domain logic: events and their live availability.
 
 Public reads come from the Redis cache (:mod:`event_service.cache`) plus the live counts
-of the seat gate; organizer writes go to PostgreSQL and reshape the gate. Holds and sales
-are in :mod:`event_service.holds`.
+of the seat gate; organizer writes go to PostgreSQL, reshape the gate and announce a new
+date or venue. Holds and sales are in :mod:`event_service.holds`, seat maps in
+:mod:`event_service.seat_map`.
 """
 
 from __future__ import annotations
@@ -12,10 +13,9 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-import orjson
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -25,6 +25,7 @@ from event_service.errors import (
     CapacityInUse,
     EventNotFound,
     NotEventOwner,
+    RescheduleTooSoon,
 )
 from event_service.models import Event, SoldSeat
 from event_service.schemas import (
@@ -38,8 +39,13 @@ from event_service.schemas import (
     OrganizerEvent,
 )
 from event_service.seat_gate import GateLayout, GateUnavailable, SeatGate
+from event_service.seat_map import SeatMaps
 from event_service.settings import EventSettings
+from ticketing_common.db import utcnow
 from ticketing_common.errors import BadRequest
+from ticketing_common.messaging import publish
+from ticketing_common.messaging.contracts import EventChanged
+from ticketing_common.pagination import DEFAULT_LIMIT
 from ticketing_common.seats import TICKET_CLASSES
 from ticketing_common.security import Principal
 
@@ -54,7 +60,7 @@ class EventFilters:
     location: str | None = None
     date_from: datetime | None = None
     date_to: datetime | None = None
-    limit: int = 50
+    limit: int = DEFAULT_LIMIT
     offset: int = 0
 
     def cache_key(self) -> dict[str, Any]:
@@ -120,6 +126,37 @@ async def locked_layout(
         )
 
 
+def _duration(span: timedelta) -> str:
+    seconds = int(span.total_seconds())
+    if seconds and seconds % 3600 == 0:
+        return f"{seconds // 3600} hours"
+    return f"{seconds} seconds"
+
+
+@dataclass(frozen=True, slots=True)
+class TimeAndPlace:
+    """What buyers must hear of when it changes: when and where the event takes place."""
+
+    date: datetime
+    venue: str
+
+    @classmethod
+    def of(cls, event: Event) -> TimeAndPlace:
+        return cls(event.date, event.location)
+
+    def changed_to(self, after: TimeAndPlace, event: Event) -> EventChanged:
+        return EventChanged(
+            event_id=event.id,
+            organizer_id=event.organizer_id,
+            title=event.title,
+            old_date=self.date,
+            new_date=after.date,
+            old_venue=self.venue,
+            new_venue=after.venue,
+            changed_at=utcnow(),
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class EventResources:
     """What every request and message handler of event_service shares (one per app)."""
@@ -128,6 +165,7 @@ class EventResources:
     cache: EventCache
     settings: EventSettings
     sessionmaker: async_sessionmaker[AsyncSession]
+    seat_maps: SeatMaps
 
 
 async def event_record(resources: EventResources, event_id: int) -> EventRecord:
@@ -198,45 +236,6 @@ class EventService:
         available = await self._availability([EventRecord.model_validate(e) for e in events])
         views = [self._organizer_view(e, a) for e, a in zip(events, available, strict=True)]
         return views, int(total or 0)
-
-    async def seat_map(self, event_id: int) -> bytes:
-        """Every seat with its status, as JSON bytes (50,000 seats: no model per seat)."""
-        record = await self.record(event_id)
-        state = await self._gate.seat_state(event_id)
-        per_row = record.seats_per_row
-        seats: list[dict[str, Any]] = []
-        append = seats.append
-        for ticket_class in TICKET_CLASSES:
-            for index in range(getattr(record, f"seats_{ticket_class}")):
-                row, offset = divmod(index, per_row)
-                seat_id = f"{ticket_class}-{row + 1}-{offset + 1}"
-                status = (
-                    "sold"
-                    if seat_id in state.sold
-                    else "held"
-                    if seat_id in state.held
-                    else "available"
-                )
-                append(
-                    {
-                        "seat_id": seat_id,
-                        "ticket_class": ticket_class,
-                        "row": row + 1,
-                        "number": offset + 1,
-                        "status": status,
-                    }
-                )
-        held, sold = len(state.held), len(state.sold)
-        return orjson.dumps(
-            {
-                "event_id": event_id,
-                "seats_per_row": per_row,
-                "available": len(seats) - held - sold,
-                "held": held,
-                "sold": sold,
-                "seats": seats,
-            }
-        )
 
     async def _query_events(
         self, conditions: list[ColumnElement[bool]], filters: EventFilters
@@ -342,18 +341,28 @@ class EventService:
         """Partial update by the owner. Prices apply to new holds only: bookings keep the
         price they were made at. Seats are cut from the end of a class, never below what
         is held or sold; seats_per_row renames every seat, so it changes only while none
-        is held or sold."""
+        is held or sold. Once a seat is held or sold the date may not move closer than
+        ``RESCHEDULE_MIN_NOTICE_SECONDS`` to now; a new date or venue is announced
+        (``event_changed``) in the same transaction."""
         event = await self._session.get(Event, event_id)
         if event is None:
             raise EventNotFound()
         if event.organizer_id != organizer.user_id:
             raise NotEventOwner()
-        changes = data.changes()
+        changes = data.with_total_seats(event.seats_vip, event.seats_vvip)
         relayout = any(changes[f] != getattr(event, f) for f in LAYOUT_FIELDS & changes.keys())
-        if relayout:
+        notice = timedelta(seconds=self._settings.reschedule_min_notice_seconds)
+        new_date = changes.get("date")
+        too_soon = new_date not in (None, event.date) and new_date < utcnow() + notice
+        if relayout or too_soon:
             # Before the row lock: a rebuild takes that lock itself.
             await self._gate.ensure_loaded(event_id)
         event = await self.lock(event_id)
+        # (again on the locked row: the class sizes total_seats is reckoned from are final)
+        changes = data.with_total_seats(event.seats_vip, event.seats_vvip)
+        before = TimeAndPlace.of(event)
+        if too_soon:
+            await self._refuse_if_tickets_out(event, notice)
         for name, value in changes.items():
             setattr(event, name, value)
         total = sum(_capacity(event).values())
@@ -365,9 +374,27 @@ class EventService:
             raise CapacityInUse("capacity cannot drop below the seats already sold") from exc
         if relayout:
             await self._resize_gate(event)
+        after = TimeAndPlace.of(event)
+        if after != before:
+            await publish(self._session, "event_changed", before.changed_to(after, event))
         await self._cache.invalidate(event_id)
         [available] = await self._availability([EventRecord.model_validate(event)])
         return self._organizer_view(event, available)
+
+    async def _refuse_if_tickets_out(self, event: Event, notice: timedelta) -> None:
+        """A new date within ``notice`` of now is refused once any seat is held or sold.
+        The caller holds the row lock, so no sale slips in; a hold still can, and its
+        booking hears of the change through ``event_changed``."""
+        capacity = _capacity(event)
+        available = await self._gate.availability(event.id) or capacity
+        taken = sum(capacity.values()) - sum(available.values())
+        sold = event.sold_normal + event.sold_vip + event.sold_vvip
+        if taken or sold:
+            raise RescheduleTooSoon(
+                "seats of this event are held or sold: its date may not move closer than "
+                f"{_duration(notice)} to now",
+                details={"earliest_date": (utcnow() + notice).isoformat()},
+            )
 
     async def _resize_gate(self, event: Event) -> None:
         reply = await self._gate.resize(event.id, event.seats_per_row, _capacity(event))

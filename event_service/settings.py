@@ -24,6 +24,14 @@ class EventSettings(ServiceSettings):
     public_list_max_age_seconds: int = Field(1, alias="PUBLIC_LIST_MAX_AGE_SECONDS", ge=0, le=60)
     max_seats_per_hold: int = Field(100, alias="MAX_SEATS_PER_HOLD", ge=1, le=1000)
     max_hold_ttl_seconds: int = Field(3600, alias="MAX_HOLD_TTL_SECONDS", ge=1)
+    #: once a seat of an event is held or sold, its date may not move closer to now than
+    #: this (nor into the past): buyers keep time to hear of it and to cancel
+    reschedule_min_notice_seconds: int = Field(
+        24 * 3600, alias="RESCHEDULE_MIN_NOTICE_SECONDS", ge=0, le=365 * 24 * 3600
+    )
+    #: memory each process gives the seat maps it serves (their latest renditions, JSON and
+    #: gzip; a 100,000-seat map takes ~10 MB), least recently served dropped first
+    seat_map_cache_bytes: int = Field(64 * 1024 * 1024, alias="SEAT_MAP_CACHE_BYTES", ge=0)
     # How long a request waits for another replica that is rebuilding an event's seat gate.
     gate_rebuild_wait_seconds: float = Field(10.0, alias="GATE_REBUILD_WAIT_SECONDS", gt=0)
 

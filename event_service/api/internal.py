@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path, Response
 from event_service import holds
 from event_service.api.deps import EventId, EventServiceDep, ResourcesDep, SeatHoldsDep
 from event_service.schemas import EventInternal
+from ticketing_common.app import error_responses
 from ticketing_common.internal.models import (
     HOLD_TOKEN_PATTERN,
     ConfirmOut,
@@ -29,7 +30,12 @@ async def get_event(event_id: EventId, events: EventServiceDep) -> EventInternal
     return await events.internal_event(event_id)
 
 
-@router.post("/{event_id}/holds", status_code=201, response_model=HoldGranted)
+@router.post(
+    "/{event_id}/holds",
+    status_code=201,
+    response_model=HoldGranted,
+    responses=error_responses(409),
+)
 async def hold_seats(event_id: EventId, body: HoldRequest, resources: ResourcesDep) -> HoldGranted:
     """All-or-nothing hold; the same token and request again returns the same hold."""
     return await holds.hold_seats(resources, event_id, body)
@@ -41,7 +47,9 @@ async def release_hold(event_id: EventId, token: HoldToken, holds: SeatHoldsDep)
     return Response(status_code=204)
 
 
-@router.post("/{event_id}/holds/{token}/confirm", response_model=ConfirmOut)
+@router.post(
+    "/{event_id}/holds/{token}/confirm", response_model=ConfirmOut, responses=error_responses(409)
+)
 async def confirm_hold(
     event_id: EventId, token: HoldToken, body: ConfirmRequest, holds: SeatHoldsDep
 ) -> ConfirmOut:

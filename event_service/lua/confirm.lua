@@ -29,6 +29,7 @@ end
 for _, seat in ipairs(seats) do
   redis.call('HDEL', HOLDS, seat)
   redis.call('HSET', SOLD, seat, token)
+  seat_changed(seat)
 end
 redis.call('HDEL', TOKENS, token)
 redis.call('ZREM', EXPIRIES, token)

@@ -57,6 +57,7 @@ end
 for _, seat in ipairs(seats) do
   redis.call('ZREM', AVAILABLE[seat_class(seat)], seat)
   redis.call('HSET', HOLDS, seat, token)
+  seat_changed(seat)
 end
 local expiry = now + tonumber(ARGV[2])
 redis.call('ZADD', EXPIRIES, expiry, token)

@@ -12,6 +12,7 @@ end
 for i = 1, 9 do
   redis.call('DEL', KEYS[i])
 end
+-- (seat_version and seat_changes are restarted below, once the layout is written)
 local per_row = tonumber(ARGV[2])
 local taken, by_token = {}, {}
 local first_hold = 7 + 2 * tonumber(ARGV[6])
@@ -53,4 +54,5 @@ for i, ticket_class in ipairs(CLASSES) do
 end
 redis.call('HSET', LOADED, 'seats_per_row', per_row,
   'normal', ARGV[3], 'vip', ARGV[4], 'vvip', ARGV[5])
+restart_seat_version()
 return {'built', restored}

@@ -46,4 +46,5 @@ else
 end
 redis.call('HSET', LOADED, 'seats_per_row', per_row,
   'normal', capacity.normal, 'vip', capacity.vip, 'vvip', capacity.vvip)
+restart_seat_version()
 return {'ok'}

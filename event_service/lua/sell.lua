@@ -34,6 +34,7 @@ for i = 2, #ARGV do
   redis.call('HDEL', HOLDS, seat)
   redis.call('ZREM', AVAILABLE[seat_class(seat)], seat)
   redis.call('HSET', SOLD, seat, token)
+  seat_changed(seat)
   if not listed[seat] then
     seats[#seats + 1] = seat
     listed[seat] = true

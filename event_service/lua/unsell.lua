@@ -24,6 +24,7 @@ for _, seat in ipairs(seats) do
   if redis.call('HGET', SOLD, seat) == token then
     redis.call('HDEL', SOLD, seat)
     redis.call('ZADD', AVAILABLE[seat_class(seat)], seat_score(seat, per_row), seat)
+    seat_changed(seat)
     returned = returned + 1
   end
 end

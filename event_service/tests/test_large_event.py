@@ -7,8 +7,11 @@ on the hold path or an O(n^2) one anywhere.
 
 from __future__ import annotations
 
+import json
 import statistics
 import time
+
+import httpx
 
 from event_service.tests.conftest import Service
 
@@ -83,3 +86,86 @@ async def test_fifty_thousand_seat_gate_rebuilds_fast_after_redis_is_wiped(gate:
     assert held.status_code == 201
     assert held.json()["seats"][0]["seat_id"] == "normal-101-1"
     assert rebuilt < 3.0
+
+
+def _cpu_ms(samples: list[float]) -> str:
+    return f"{statistics.median(samples) * 1000:.1f} ms"
+
+
+async def test_hundred_thousand_seat_map_costs_a_render_per_change_not_per_request(
+    events: Service,
+) -> None:
+    """CPU per seat-map request of a 100,000-seat event: the app's, plus the in-process
+    client's share (bodies are read raw, not decompressed). Run with ``-s`` to see the
+    figures; the bounds catch a map rendered per request again.
+    """
+    event = await events.create_event(
+        seats_normal=80_000, seats_vip=15_000, seats_vvip=5_000, seats_per_row=50
+    )
+    path = f"/api/events/{event['id']}/seats"
+    holds = iter(range(1000))
+
+    async def hold_four() -> None:
+        n = next(holds)
+        seats = [f"normal-{100 + n}-{k}" for k in range(1, 5)]
+        assert (await events.hold(event["id"], token=f"m{n}", seat_ids=seats)).status_code == 201
+
+    async def cpu_of(
+        encoding: str, *, etag: str | None = None, change: bool = False
+    ) -> tuple[float, httpx.Response, bytes]:
+        if change:
+            await hold_four()
+        headers = {"Accept-Encoding": encoding, **({"If-None-Match": etag} if etag else {})}
+        started = time.process_time()
+        request = events.client.build_request("GET", path, headers=headers)
+        response = await events.client.send(request, stream=True)
+        raw = b"".join([chunk async for chunk in response.aiter_raw()])
+        spent = time.process_time() - started
+        assert response.status_code in (200, 304)
+        return spent, response, raw
+
+    first, response, raw = await cpu_of("identity")
+    assert len(json.loads(raw)["seats"]) == 100_000
+    etag = response.headers["etag"]
+    figures = {
+        "unchanged, gzip": [(await cpu_of("gzip"))[0] for _ in range(5)],
+        "unchanged, identity": [(await cpu_of("identity"))[0] for _ in range(5)],
+        "304": [(await cpu_of("gzip", etag=etag))[0] for _ in range(5)],
+        "after a 4-seat hold, gzip": [(await cpu_of("gzip", change=True))[0] for _ in range(5)],
+        "after a 4-seat hold, identity": [
+            (await cpu_of("identity", change=True))[0] for _ in range(5)
+        ],
+    }
+    gzipped = len((await cpu_of("gzip"))[2])
+
+    print(
+        f"\n[seat map, 100,000 seats: {len(raw) // 1024} KiB, gzip {gzipped // 1024} KiB] "
+        f"first request {first * 1000:.0f} ms CPU; "
+        + "; ".join(f"{what} {_cpu_ms(samples)}" for what, samples in figures.items())
+    )
+    assert statistics.median(figures["unchanged, gzip"]) < 0.02
+    assert statistics.median(figures["304"]) < 0.01
+    assert statistics.median(figures["after a 4-seat hold, gzip"]) < 0.05
+
+
+async def test_the_last_row_of_a_one_seat_per_row_class_can_be_held_by_id(
+    events: Service,
+) -> None:
+    event = await events.create_event(
+        seats_normal=100_000, seats_vip=0, seats_vvip=0, price_vip=None, price_vvip=None,
+        seats_per_row=1,
+    )  # fmt: skip
+
+    held = await events.hold(event["id"], token="last-row", seat_ids=["normal-100000-1"])
+    beyond = await events.hold(event["id"], token="beyond", seat_ids=["normal-100001-1"])
+
+    assert held.status_code == 201, held.text
+    assert held.json()["seats"][0] == {
+        "seat_id": "normal-100000-1",
+        "ticket_class": "normal",
+        "row": 100_000,
+        "number": 1,
+        "price": "150.00",
+    }
+    assert beyond.status_code in (400, 404), beyond.text
+    assert (await events.seat_statuses(event["id"]))["normal-100000-1"] == "held"

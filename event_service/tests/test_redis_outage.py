@@ -37,7 +37,7 @@ async def test_reads_fall_back_to_postgres_when_redis_is_down(
     assert detail.status_code == 200
     assert detail.json()["available_vip"] == 9
     assert listed.status_code == 200
-    assert [e["id"] for e in listed.json()["events"]] == [event["id"]]
+    assert [e["id"] for e in listed.json()] == [event["id"]]
 
 
 async def test_holds_and_writes_answer_503_when_redis_is_down(
@@ -57,4 +57,25 @@ async def test_holds_and_writes_answer_503_when_redis_is_down(
     assert (hold.status_code, seat_map.status_code) == (503, 503)
     assert (created.status_code, updated.status_code) == (503, 503)
     assert (await events.event(event["id"]))["title"] == event["title"]
-    assert len((await events.client.get("/api/events")).json()["events"]) == 1
+    assert len((await events.client.get("/api/events")).json()) == 1
+
+
+async def test_a_503_names_no_internal_address(events: Service, without_redis: Service) -> None:
+    event = await events.create_event()
+    redis_host, redis_port = without_redis.settings.redis_addr.split(":")
+
+    answers = [
+        await without_redis.hold(event["id"], token="t", seat_ids=["vip-1-1"]),
+        await without_redis.client.get(f"/api/events/{event['id']}/seats"),
+        await without_redis.client.put(
+            f"/api/events/{event['id']}",
+            json={"title": "Renamed"},
+            headers=without_redis.organizer(),
+        ),
+        await without_redis.client.get("/readyz"),
+    ]
+
+    for answer in answers:
+        assert answer.status_code == 503, answer.text
+        for address in (redis_host, redis_port, "redis://", "http://"):
+            assert address not in answer.text, f"{answer.request.url.path}: {answer.text}"
