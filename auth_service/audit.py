@@ -16,6 +16,32 @@ from auth_service.models import AuditLog
 
 SERVICE_NAME = "auth_service"
 
+# Actions the original logged keep its names; the port's other actions keep theirs
+# (``user_registered``, ``login_failed``, ...).
+APPROVE_ORGANIZER = "APPROVE_ORGANIZER"
+REJECT_ORGANIZER = "REJECT_ORGANIZER"
+REAPPLY_ORGANIZER = "REAPPLY_ORGANIZER"
+DELETE_USER = "DELETE_USER"
+
+#: the port's earlier names for the original's actions, as other services may still publish
+#: them (and as ``?action=`` may still ask for them)
+ORIGINAL_ACTION_NAMES = {
+    "organizer_approved": APPROVE_ORGANIZER,
+    "organizer_rejected": REJECT_ORGANIZER,
+    "organizer_reapplied": REAPPLY_ORGANIZER,
+    "user_deleted": DELETE_USER,
+    "event_created": "CREATE_EVENT",
+    "booking_created": "CREATE_BOOKING",
+    "booking_confirmed": "CONFIRM_BOOKING",
+    "booking_cancelled": "CANCEL_BOOKING",
+}
+
+
+def action_name(action: str) -> str:
+    """The name the audit log keeps for ``action``: the original's, where it had one."""
+    return ORIGINAL_ACTION_NAMES.get(action, action)
+
+
 logger = logging.getLogger(__name__)
 
 

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
+from auth_service.audit import action_name
 from auth_service.models import AuditLog
 from ticketing_common.messaging import MessageContext, Subscription
 from ticketing_common.messaging.contracts import AuditLog as AuditLogEvent
 
 
 async def on_audit_log(ctx: MessageContext, payload: AuditLogEvent) -> None:
-    """Store the event once, whatever the redeliveries (inbox, and a unique message id)."""
+    """Store the event once, whatever the redeliveries (inbox, and a unique message id),
+    under the original's name for its action where it had one."""
     await ctx.session.execute(
         pg_insert(AuditLog)
         .values(
-            action=payload.action,
+            action=action_name(payload.action),
             service=payload.service[:50],
             actor_user_id=payload.actor_user_id,
             target_type=payload.target_type,

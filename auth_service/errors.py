@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ticketing_common.errors import BadRequest, Conflict, Forbidden, Unauthorized
+from ticketing_common.errors import BadRequest, Conflict, Unauthorized
 
 
 class InvalidDocument(BadRequest):
@@ -33,15 +33,19 @@ class RefreshTokenReused(Unauthorized):
     code = "refresh_token_reused"
 
 
-class EmailNotVerified(Forbidden):
+# Login's refusals of an account that may not sign in: 401 with the original's texts, which
+# its front end compares exactly (``account rejected`` offers to reapply).
+
+
+class EmailNotVerified(Unauthorized):
     code = "email_not_verified"
 
 
-class OrganizerPending(Forbidden):
+class OrganizerPending(Unauthorized):
     code = "organizer_pending"
 
 
-class OrganizerRejected(Forbidden):
+class OrganizerRejected(Unauthorized):
     code = "organizer_rejected"
 
 

@@ -59,6 +59,19 @@ class User(TimestampMixin, Base):
     def has_document(self) -> bool:
         return self.document_name is not None
 
+    @property
+    def approval_status(self) -> str:
+        """The original's word for ``status``: an active account is ``approved``."""
+        return "approved" if self.status == UserStatus.ACTIVE else self.status
+
+    @property
+    def document_path(self) -> str:
+        """Where an admin reads the organizer's document (the original's field held a
+        file path on its server); ``""`` without a document, as the original's."""
+        if self.document_name is None:
+            return ""
+        return f"/api/auth/admin/organizers/{self.id}/document"
+
 
 class VerificationCode(Base):
     """A one-time code sent by email, stored only as a keyed hash."""

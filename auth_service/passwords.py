@@ -1,4 +1,8 @@
-"""argon2id password hashing, kept off the event loop and bounded.
+"""Password hashing (argon2id), kept off the event loop and bounded.
+
+Every new hash is argon2id. Accounts imported from the Go original carry its bcrypt hashes:
+those are verified too (pwdlib's bcrypt hasher) and replaced by argon2id at the account's
+first successful login (``needs_rehash``).
 
 Each hash takes a few hundred milliseconds of CPU and tens of megabytes on purpose, so it
 runs in a small dedicated thread pool (argon2-cffi releases the GIL): the event loop keeps
@@ -21,9 +25,13 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
-import argon2
-from argon2.exceptions import InvalidHashError, VerificationError
+from argon2.exceptions import InvalidHashError
 from fastapi import FastAPI
+from pwdlib import PasswordHash
+from pwdlib.exceptions import HashVerificationError, UnknownHashError
+from pwdlib.hashers.argon2 import Argon2Hasher
+from pwdlib.hashers.base import ensure_bytes
+from pwdlib.hashers.bcrypt import BcryptHasher
 
 from auth_service.metrics import PASSWORD_HASHES_REFUSED, PASSWORD_HASHES_TAKEN_ON
 from auth_service.settings import AuthSettings
@@ -41,14 +49,30 @@ class PasswordHashingBusy(ServiceUnavailable):
     code = "password_hashing_busy"
 
 
+#: Go's bcrypt reads at most this many bytes of a password
+BCRYPT_MAX_PASSWORD_BYTES = 72
+
+
+class OriginalBcryptHasher(BcryptHasher):
+    """The Go original's bcrypt hashes (``$2a$10$...``): verified, never made.
+
+    Go's bcrypt keys on the first 72 bytes of a password and ignores the rest, so a longer
+    password that signed in there signs in here too (the ``bcrypt`` library would refuse it).
+    """
+
+    def verify(self, password: str | bytes, hash: str | bytes) -> bool:
+        return super().verify(ensure_bytes(password)[:BCRYPT_MAX_PASSWORD_BYTES], hash)
+
+
 class PasswordHasher:
     def __init__(self, settings: AuthSettings) -> None:
-        self._argon2 = argon2.PasswordHasher(
+        self._argon2 = Argon2Hasher(
             time_cost=settings.argon2_time_cost,
             memory_cost=settings.argon2_memory_cost,
             parallelism=settings.argon2_parallelism,
-            type=argon2.Type.ID,
         )
+        # The first hasher makes every new hash; the others only verify old ones.
+        self._hashes = PasswordHash((self._argon2, OriginalBcryptHasher()))
         self._workers = settings.password_hash_workers
         self._capacity = settings.password_hash_capacity
         self._pool = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="argon2")
@@ -94,18 +118,16 @@ class PasswordHasher:
         return max(1, math.ceil(self._taken_on / self._workers * self._seconds_per_hash))
 
     async def hash(self, password: str) -> str:
-        return await self._run(self._argon2.hash, password)
+        return await self._run(self._hashes.hash, password)
 
     async def verify(self, password_hash: str, password: str) -> bool:
         return await self._run(self._verify_sync, password_hash, password)
 
     def _verify_sync(self, password_hash: str, password: str) -> bool:
         try:
-            return self._argon2.verify(password_hash, password)
-        except VerificationError:
-            return False
-        except InvalidHashError:
-            logger.error("stored password hash is not a valid argon2 hash")
+            return self._hashes.verify(password, password_hash)
+        except (UnknownHashError, HashVerificationError):
+            logger.error("stored password hash is neither a valid argon2 nor bcrypt hash")
             return False
 
     async def verify_nobody(self, password: str) -> None:
@@ -116,6 +138,9 @@ class PasswordHasher:
         await self.verify(self._dummy_hash, password)
 
     def needs_rehash(self, password_hash: str) -> bool:
+        """True for a bcrypt hash, or an argon2 one made with other parameters."""
+        if not self._argon2.identify(password_hash):
+            return True
         try:
             return self._argon2.check_needs_rehash(password_hash)
         except InvalidHashError:

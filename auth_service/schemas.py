@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -16,6 +17,8 @@ from pydantic import (
     model_validator,
 )
 from pydantic_core import PydanticCustomError
+
+from auth_service.models import AuditLog
 
 PASSWORD_MIN_LENGTH = 8
 PASSWORD_MAX_LENGTH = 128
@@ -87,8 +90,26 @@ class RegisterRequest(Body):
 
 
 class VerifyEmailRequest(Body):
+    """The emailed 6-digit ``code``, or the 64-hex token of the emailed link (which the
+    original's front end sends as ``code`` too, or here as ``token``)."""
+
     email: LookupEmail
-    code: Code
+    code: Code | None = None
+    token: Code | None = None
+
+    @model_validator(mode="after")
+    def _code_or_token(self) -> VerifyEmailRequest:
+        if self.code is None and self.token is None:
+            raise PydanticCustomError(
+                "code_required", "send the emailed code as code (or the link's token as token)"
+            )
+        return self
+
+    @property
+    def given_code(self) -> str:
+        given = self.code if self.code is not None else self.token
+        assert given is not None
+        return given
 
 
 class ResendVerificationRequest(Body):
@@ -117,7 +138,19 @@ class ResetPasswordRequest(Body):
 class ReapplyRequest(Body):
     email: LookupEmail
     #: the account's password: nobody else may reopen an application or replace its document
+    #: (the original asked for the email alone)
     password: GivenPassword
+
+    @model_validator(mode="before")
+    @classmethod
+    def _password_is_required(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("password"):
+            raise PydanticCustomError(
+                "password_required",
+                "reapplying needs the account's password: send email and password "
+                "(and a new document if you like)",
+            )
+        return data
 
 
 class ChangePasswordRequest(Body):
@@ -130,7 +163,10 @@ class UserIdRequest(Body):
 
 
 class PromoteRequest(UserIdRequest):
-    role: Literal["admin", "organizer"] = "admin"
+    """``{user_id}`` makes an approved organizer, as the original; an admin only when
+    asked for by name (``role: "admin"``)."""
+
+    role: Literal["organizer", "admin"] = "organizer"
 
 
 class RejectRequest(UserIdRequest):
@@ -138,22 +174,27 @@ class RejectRequest(UserIdRequest):
 
 
 class UserOut(BaseModel):
-    """A user as the user and other services see it."""
+    """A user as the user and other services see it: the original's fields (``id`` to
+    ``document_path``) and the port's ``status``."""
 
     model_config = ConfigDict(from_attributes=True)
 
     id: int
+    created_at: datetime
+    updated_at: datetime
     email: str
     role: str
-    status: str
     is_verified: bool
-    created_at: datetime
+    #: ``approved``, ``pending`` or ``rejected`` (the original's name for ``status``)
+    approval_status: str
+    #: where an admin reads the organizer's document; ``""`` when there is none
+    document_path: str
+    status: str
 
 
 class AdminUserOut(UserOut):
     """A user as an admin sees it."""
 
-    updated_at: datetime
     verified_at: datetime | None
     last_login_at: datetime | None
     has_document: bool
@@ -162,10 +203,6 @@ class AdminUserOut(UserOut):
 
 class MessageResponse(BaseModel):
     message: str
-
-
-class UserResponse(BaseModel):
-    user: UserOut
 
 
 class RegisterResponse(BaseModel):
@@ -201,27 +238,52 @@ class AdminActionResponse(BaseModel):
     user: AdminUserOut
 
 
-class UsersPage(BaseModel):
-    users: list[AdminUserOut]
-
-
-class PendingOrganizersPage(BaseModel):
-    organizers: list[AdminUserOut]
-
-
 class AuditLogOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    """An audit entry: the original's fields (``id`` to ``ip_address``, ``details`` as
+    text) and the port's, with the structured details as ``data``."""
 
     id: int
+    created_at: datetime
+    #: who acted, else whom the entry is about; 0 for neither (a failed login for an
+    #: unknown address), as the original's unset id
+    user_id: int
     action: str
+    #: ``data`` (and the entry's target) as compact JSON text
+    details: str
+    ip_address: str
     service: str
     actor_user_id: int | None
     target_type: str | None
     target_id: str | None
     ip: str | None
-    details: dict[str, Any]
-    created_at: datetime
+    data: dict[str, Any]
 
-
-class AuditLogsPage(BaseModel):
-    audit_logs: list[AuditLogOut]
+    @classmethod
+    def of(cls, entry: AuditLog) -> AuditLogOut:
+        about_user = entry.target_type == "user" and (entry.target_id or "").isdigit()
+        subject = int(entry.target_id) if about_user and entry.target_id else None
+        target = (
+            {"target_type": entry.target_type, "target_id": entry.target_id}
+            if entry.target_type is not None
+            else {}
+        )
+        return cls(
+            id=entry.id,
+            created_at=entry.created_at,
+            user_id=entry.actor_user_id or subject or 0,
+            action=entry.action,
+            details=json.dumps(
+                {**target, **entry.details},
+                separators=(",", ":"),
+                sort_keys=True,
+                ensure_ascii=False,
+                default=str,
+            ),
+            ip_address=entry.ip or "",
+            service=entry.service,
+            actor_user_id=entry.actor_user_id,
+            target_type=entry.target_type,
+            target_id=entry.target_id,
+            ip=entry.ip,
+            data=entry.details,
+        )

@@ -23,8 +23,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.sql import Select
 
-from auth_service.audit import audit_entry, record_refusal
-from auth_service.codes import code_matches, hash_code, new_code
+from auth_service.audit import (
+    APPROVE_ORGANIZER,
+    DELETE_USER,
+    REAPPLY_ORGANIZER,
+    REJECT_ORGANIZER,
+    action_name,
+    audit_entry,
+    record_refusal,
+)
+from auth_service.codes import code_matches, hash_code, new_code, verification_link
 from auth_service.documents import Document, discard_document, remove_document, store_document
 from auth_service.errors import (
     CodeAttemptsExhausted,
@@ -172,10 +180,10 @@ class AuthService:
         purpose = CodePurpose.EMAIL_VERIFICATION
         user = await self._live_user_by_email(body.email)
         if user is not None and user.is_verified:
-            if await self._last_code_matches(user, purpose, body.code):
+            if await self._last_code_matches(user, purpose, body.given_code):
                 return VerifyOutcome("email already verified; log in to continue", None)
             user = None  # nothing left to verify: answered like any wrong code
-        user = await self._consume_code(body.email, user, purpose, body.code)
+        user = await self._consume_code(body.email, user, purpose, body.given_code)
         user.is_verified = True
         user.verified_at = utcnow()
         self.session.add(audit_entry("email_verified", target_user_id=user.id, ip=self.ip))
@@ -210,7 +218,11 @@ class AuthService:
         ttl = timedelta(seconds=self.settings.verification_code_ttl_seconds)
         code, expires_at = await self._issue_code(user, purpose, ttl)
         payload = EmailVerification(
-            user_id=user.id, email=user.email, code=code, expires_at=expires_at
+            user_id=user.id,
+            email=user.email,
+            code=code,
+            expires_at=expires_at,
+            verify_url=verification_link(self.settings, user.id, user.email, code),
         )
         await publish(self.session, "email_verification", payload)
 
@@ -332,7 +344,7 @@ class AuthService:
             await self.passwords.verify_nobody(password)
         if user is None or not await self.passwords.verify(user.password_hash, password):
             await self._refuse_password(email, user, failure_action)
-            raise InvalidCredentials("invalid email or password")
+            raise InvalidCredentials("invalid credentials")
         await self.throttle.record_success(email, self.ip)
         return user
 
@@ -355,17 +367,13 @@ class AuthService:
 
     @staticmethod
     def _ensure_may_log_in(user: User) -> None:
+        """The original's texts, exactly: its front end compares them."""
         if user.status == UserStatus.REJECTED:
-            raise OrganizerRejected(
-                "your organizer application was rejected; you may reapply (POST /api/auth/reapply)"
-            )
+            raise OrganizerRejected("account rejected")
         if user.status == UserStatus.PENDING:
-            raise OrganizerPending("your organizer account is awaiting admin approval")
+            raise OrganizerPending("account pending approval")
         if not user.is_verified:
-            raise EmailNotVerified(
-                "email address not verified: enter the code we emailed you "
-                "(POST /api/auth/verify-email)"
-            )
+            raise EmailNotVerified("email not verified")
 
     async def refresh(self, refresh_token: str) -> TokenPair:
         async with _counted(TOKEN_REFRESHES):
@@ -484,7 +492,7 @@ class AuthService:
                 on_commit(self.session, partial(remove_document, replaced, self.settings))
         self.session.add(
             audit_entry(
-                "organizer_reapplied", actor_user_id=user.id, target_user_id=user.id, ip=self.ip
+                REAPPLY_ORGANIZER, actor_user_id=user.id, target_user_id=user.id, ip=self.ip
             )
         )
         return "your organizer application is pending review again"
@@ -524,18 +532,21 @@ class AuthService:
     # --- administration -----------------------------------------------------------------
 
     async def promote(self, admin: Principal, body: PromoteRequest) -> AdminOutcome:
+        """Make the user an approved organizer (the original's promote), or an admin when
+        ``role`` says so. The original's message either way, also when nothing changes."""
+        message = f"User promoted to {body.role.capitalize()}"
         user = await self._target(body.user_id)
-        if user.role == body.role:
-            return AdminOutcome(f"user is already {body.role}", user)
+        if user.role == body.role and user.status == UserStatus.ACTIVE:
+            return AdminOutcome(message, user)
         if user.role == Role.ADMIN:
             raise Conflict("an admin cannot be demoted")
-        previous = user.role
+        previous = {"from": user.role, "status": user.status}
         user.role = body.role
         user.status = UserStatus.ACTIVE
         user.rejection_reason = None
         await self.tokens.revoke_user_tokens(user.id, sessions=False)
-        self._audit_admin(admin, "user_promoted", user, {"from": previous, "to": body.role})
-        return AdminOutcome(f"user promoted to {body.role}", user)
+        self._audit_admin(admin, "user_promoted", user, {**previous, "to": body.role})
+        return AdminOutcome(message, user)
 
     async def approve(self, admin: Principal, user_id: int) -> AdminOutcome:
         user = await self._target_organizer(user_id)
@@ -543,7 +554,7 @@ class AuthService:
             return AdminOutcome("organizer is already approved", user)
         user.status = UserStatus.ACTIVE
         user.rejection_reason = None
-        self._audit_admin(admin, "organizer_approved", user)
+        self._audit_admin(admin, APPROVE_ORGANIZER, user)
         return AdminOutcome("organizer approved", user)
 
     async def reject(self, admin: Principal, body: RejectRequest) -> AdminOutcome:
@@ -554,7 +565,7 @@ class AuthService:
             raise Conflict("organizer is already approved")
         user.status = UserStatus.REJECTED
         user.rejection_reason = body.reason
-        self._audit_admin(admin, "organizer_rejected", user, {"reason": body.reason})
+        self._audit_admin(admin, REJECT_ORGANIZER, user, {"reason": body.reason})
         return AdminOutcome("organizer rejected", user)
 
     async def delete_user(self, admin: Principal, user_id: int) -> None:
@@ -565,7 +576,7 @@ class AuthService:
         user.status = UserStatus.DELETED
         user.deleted_at = utcnow()
         await self.tokens.revoke_user_tokens(user.id, sessions=True)
-        self._audit_admin(admin, "user_deleted", user, {"email": user.email, "role": user.role})
+        self._audit_admin(admin, DELETE_USER, user, {"email": user.email, "role": user.role})
 
     async def pending_organizers(self, page: Page) -> tuple[list[User], int]:
         query = select(User).where(
@@ -596,7 +607,7 @@ class AuthService:
     ) -> tuple[list[AuditLog], int]:
         query = select(AuditLog)
         if action is not None:
-            query = query.where(AuditLog.action == action)
+            query = query.where(AuditLog.action == action_name(action))
         if service is not None:
             query = query.where(AuditLog.service == service)
         if user_id is not None:

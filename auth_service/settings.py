@@ -6,9 +6,9 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
-from ticketing_common.settings import ServiceSettings
+from ticketing_common.settings import ServiceSettings, seeded_password_problem
 
 DEV_ADMIN_PASSWORD = "Admin-Password-1"  # noqa: S105 - local default, refused in production
 
@@ -37,6 +37,11 @@ class AuthSettings(ServiceSettings):
 
     upload_dir: Path = Field(Path(".run/uploads"), alias="UPLOAD_DIR")
     document_max_bytes: int = Field(5 * 1024 * 1024, alias="DOCUMENT_MAX_BYTES", ge=1)
+
+    #: The front end's origin (the original's ``FRONTEND_URL``): the verification email
+    #: links to its ``/verify-email`` page, which posts the link's token to
+    #: ``/api/auth/verify-email``. Read here until ServiceSettings carries it for every service.
+    frontend_url: str = Field("http://localhost:3000", alias="FRONTEND_URL")
 
     verification_code_ttl_seconds: int = Field(24 * 3600, alias="VERIFICATION_CODE_TTL_SECONDS")
     reset_code_ttl_seconds: int = Field(15 * 60, alias="RESET_CODE_TTL_SECONDS")
@@ -69,11 +74,15 @@ class AuthSettings(ServiceSettings):
         queue = 4 * workers if self.password_hash_queue is None else self.password_hash_queue
         return workers + queue
 
-    @model_validator(mode="after")
-    def _refuse_dev_admin_password_in_production(self) -> AuthSettings:
-        if self.app_env == "production" and self.admin_password == DEV_ADMIN_PASSWORD:
-            raise ValueError("production mode needs a real ADMIN_PASSWORD")
-        return self
+    def production_problems(self) -> list[str]:
+        """The shared rules, plus: the seeded admin's password is not weak."""
+        problems = super().production_problems()
+        problem = seeded_password_problem(
+            "ADMIN_PASSWORD", self.admin_password, dev_default=DEV_ADMIN_PASSWORD
+        )
+        if problem is not None:
+            problems.append(problem)
+        return problems
 
 
 @lru_cache

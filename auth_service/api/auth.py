@@ -22,12 +22,12 @@ from auth_service.schemas import (
     ResetPasswordRequest,
     TokenResponse,
     UserOut,
-    UserResponse,
     VerifyEmailRequest,
     VerifyEmailResponse,
 )
 from auth_service.service import AuthService
 from auth_service.tokens import TokenPair
+from ticketing_common.app import error_responses
 from ticketing_common.security import CurrentUser
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
@@ -49,9 +49,11 @@ def _tokens(pair: TokenPair) -> TokenResponse:
     status_code=201,
     response_model=RegisterResponse,
     openapi_extra=body_openapi(RegisterRequest, document_required=True),
+    responses=error_responses(409),
 )
 async def register(request: Request, auth: AuthServiceDep) -> RegisterResponse:
-    """JSON ``{email, password, role}``, or multipart with a ``document`` file (organizers)."""
+    """JSON ``{email, password, role}``, the same as form fields (urlencoded), or multipart
+    with a ``document`` file (needed for organizers)."""
     body = await read_body_with_document(request, RegisterRequest)
     user = await auth.register(body.fields, body.document)
     message = "registered; we emailed you a verification code"
@@ -60,15 +62,22 @@ async def register(request: Request, auth: AuthServiceDep) -> RegisterResponse:
     return RegisterResponse(message=message, user=UserOut.model_validate(user))
 
 
-@router.post("/verify-email", response_model=VerifyEmailResponse, response_model_exclude_none=True)
+@router.post(
+    "/verify-email",
+    response_model=VerifyEmailResponse,
+    response_model_exclude_none=True,
+    responses=error_responses(409, 429),
+)
 async def verify_email(body: VerifyEmailRequest, auth: AuthServiceDep) -> VerifyEmailResponse:
+    """``{email, code}`` with the emailed 6-digit code or the emailed link's 64-hex token
+    (``{email, token}`` too); signs in unless the account still awaits approval."""
     outcome = await auth.verify_email(body)
     if outcome.tokens is None:
         return VerifyEmailResponse(message=outcome.message)
     return VerifyEmailResponse(message=outcome.message, **_tokens(outcome.tokens).model_dump())
 
 
-@router.post("/resend-verification", response_model=MessageResponse)
+@router.post("/resend-verification", response_model=MessageResponse, responses=error_responses(429))
 async def resend_verification(
     body: ResendVerificationRequest, auth: AuthServiceDep, after: BackgroundTasks
 ) -> MessageResponse:
@@ -83,12 +92,12 @@ async def resend_verification(
     )
 
 
-@router.post("/login", response_model=TokenResponse)
+@router.post("/login", response_model=TokenResponse, responses=error_responses(401, 403, 429))
 async def login(body: LoginRequest, auth: AuthServiceDep) -> TokenResponse:
     return _tokens(await auth.login(body))
 
 
-@router.post("/refresh-token", response_model=TokenResponse)
+@router.post("/refresh-token", response_model=TokenResponse, responses=error_responses(401))
 async def refresh_token(body: RefreshRequest, auth: AuthServiceDep) -> TokenResponse:
     return _tokens(await auth.refresh(body.refresh_token))
 
@@ -98,7 +107,7 @@ async def logout(body: RefreshRequest, principal: CurrentUser, auth: AuthService
     await auth.logout(principal, body.refresh_token)
 
 
-@router.post("/forgot-password", response_model=MessageResponse)
+@router.post("/forgot-password", response_model=MessageResponse, responses=error_responses(429))
 async def forgot_password(
     body: ForgotPasswordRequest, auth: AuthServiceDep, after: BackgroundTasks
 ) -> MessageResponse:
@@ -113,26 +122,34 @@ async def forgot_password(
     )
 
 
-@router.post("/reset-password", response_model=MessageResponse)
+@router.post("/reset-password", response_model=MessageResponse, responses=error_responses(429))
 async def reset_password(body: ResetPasswordRequest, auth: AuthServiceDep) -> MessageResponse:
     await auth.reset_password(body)
     return MessageResponse(message="password reset; log in with the new password")
 
 
-@router.post("/reapply", response_model=MessageResponse, openapi_extra=body_openapi(ReapplyRequest))
+@router.post(
+    "/reapply",
+    response_model=MessageResponse,
+    openapi_extra=body_openapi(ReapplyRequest),
+    responses=error_responses(401, 409, 429),
+)
 async def reapply(request: Request, auth: AuthServiceDep) -> MessageResponse:
-    """JSON ``{email, password}``, or multipart with a new ``document`` as well. A wrong
-    password and an unknown email get the login's 401."""
+    """``{email, password}`` as JSON or form fields, or multipart with a new ``document``
+    as well. A wrong password and an unknown email get the login's 401."""
     body = await read_body_with_document(request, ReapplyRequest)
     return MessageResponse(message=await auth.reapply(body.fields, body.document))
 
 
-@router.get("/me", response_model=UserResponse)
-async def me(principal: CurrentUser, auth: AuthServiceDep) -> UserResponse:
-    return UserResponse(user=UserOut.model_validate(await auth.current_user(principal)))
+@router.get("/me", response_model=UserOut)
+async def me(principal: CurrentUser, auth: AuthServiceDep) -> UserOut:
+    """The bare user object, as the original."""
+    return UserOut.model_validate(await auth.current_user(principal))
 
 
-@router.post("/change-password", response_model=ChangePasswordResponse)
+@router.post(
+    "/change-password", response_model=ChangePasswordResponse, responses=error_responses(429)
+)
 async def change_password(
     body: ChangePasswordRequest, principal: CurrentUser, auth: AuthServiceDep
 ) -> ChangePasswordResponse:
@@ -143,9 +160,7 @@ async def change_password(
     )
 
 
-@router.get("/users/{user_id}", response_model=UserResponse)
-async def get_user(
-    user_id: UserIdPath, principal: CurrentUser, auth: AuthServiceDep
-) -> UserResponse:
-    """Your own account, or any account for an admin."""
-    return UserResponse(user=UserOut.model_validate(await auth.user_for(principal, user_id)))
+@router.get("/users/{user_id}", response_model=UserOut, responses=error_responses(403))
+async def get_user(user_id: UserIdPath, principal: CurrentUser, auth: AuthServiceDep) -> UserOut:
+    """Your own account, or any account for an admin (the bare user object)."""
+    return UserOut.model_validate(await auth.user_for(principal, user_id))

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Annotated, Any, Generic, TypeVar
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
@@ -17,6 +17,7 @@ from auth_service.service import AuthService
 from auth_service.settings import AuthSettings
 from ticketing_common.db import SessionDep
 from ticketing_common.errors import BadRequest, PayloadTooLarge
+from ticketing_common.pagination import Offset, Page
 
 _MULTIPART_OVERHEAD = 64 * 1024
 
@@ -45,6 +46,22 @@ async def get_auth_service(request: Request, session: SessionDep) -> AuthService
 
 AuthServiceDep = Annotated[AuthService, Depends(get_auth_service)]
 
+#: the most rows one page of an admin list holds; without ``limit`` a list answers whole up
+#: to this, as the original answered every row (``X-Total-Count`` tells if more are left)
+LIST_CAP = 1000
+
+
+async def whole_list_page(
+    limit: Annotated[
+        int | None, Query(ge=1, le=LIST_CAP, description=f"page size (default and max {LIST_CAP})")
+    ] = None,
+    offset: Offset = 0,
+) -> Page:
+    return Page(limit=limit or LIST_CAP, offset=offset)
+
+
+WholeListDep = Annotated[Page, Depends(whole_list_page)]
+
 
 @dataclass(frozen=True, slots=True)
 class BodyWithDocument(Generic[M]):
@@ -60,7 +77,8 @@ def _validated(model: type[M], data: Any) -> M:
 
 
 async def read_body_with_document(request: Request, model: type[M]) -> BodyWithDocument[M]:
-    """A JSON body, or multipart form fields plus an optional ``document`` file."""
+    """A JSON body, urlencoded form fields, or multipart form fields plus an optional
+    ``document`` file (the original took forms)."""
     settings: AuthSettings = request.app.state.settings
     content_type = request.headers.get("content-type", "").lower()
     if content_type.startswith("multipart/form-data"):
@@ -80,13 +98,20 @@ async def read_body_with_document(request: Request, model: type[M]) -> BodyWithD
             elif upload is not None:
                 raise InvalidDocument("document must be sent as a file")
         return BodyWithDocument(_validated(model, fields), document)
+    if content_type.startswith("application/x-www-form-urlencoded"):
+        async with request.form(max_files=0, max_fields=20) as form:
+            fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
+        return BodyWithDocument(_validated(model, fields), None)
     if content_type.startswith("application/json") or not content_type:
         try:
             data = await request.json()
         except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
             raise BadRequest("request body is not valid JSON") from exc
         return BodyWithDocument(_validated(model, data), None)
-    raise BadRequest("send the body as application/json or multipart/form-data")
+    raise BadRequest(
+        "send the body as application/json, application/x-www-form-urlencoded "
+        "or multipart/form-data"
+    )
 
 
 def body_openapi(model: type[BaseModel], *, document_required: bool = False) -> dict[str, Any]:
@@ -109,6 +134,7 @@ def body_openapi(model: type[BaseModel], *, document_required: bool = False) -> 
             "required": True,
             "content": {
                 "application/json": {"schema": schema},
+                "application/x-www-form-urlencoded": {"schema": schema},
                 "multipart/form-data": {"schema": multipart},
             },
         }

@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from auth_service.codes import link_token
 from auth_service.settings import AuthSettings
 from ticketing_common.messaging.schema import outbox_messages
 
@@ -71,6 +72,18 @@ class AuthClient:
         assert payloads, f"no {routing_key} message for {email}"
         return str(payloads[-1]["code"])
 
+    async def link_token(self, email: str, purpose: str = "email_verification") -> str:
+        """The 64-hex token of the link for the address's latest code."""
+        code_hash = (
+            await self.sql(
+                "SELECT c.code_hash FROM verification_codes c JOIN users u ON u.id = c.user_id "
+                "WHERE u.email = :email AND c.purpose = :purpose ORDER BY c.id DESC LIMIT 1",
+                email=email,
+                purpose=purpose,
+            )
+        ).scalar_one()
+        return link_token(self.settings, code_hash)
+
     async def sql(self, statement: str, **params: Any) -> Any:
         async with self.engine.begin() as conn:
             return await conn.execute(text(statement), params)
@@ -113,7 +126,7 @@ class AuthClient:
         return Account(
             email=email,
             password=password,
-            user_id=me.json()["user"]["id"],
+            user_id=me.json()["id"],
             access_token=response.json()["access_token"],
             refresh_token=response.json()["refresh_token"],
         )

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from auth_service.api.deps import LIST_CAP
 from auth_service.tests.support import PDF, Account, AuthClient, bearer, new_email
 
 ADMIN_ROUTES = [
@@ -70,7 +73,7 @@ async def test_unknown_user_is_404(auth: AuthClient) -> None:
         assert response.status_code == 404
 
 
-async def test_promote_makes_a_user_admin_and_revokes_their_old_tokens(auth: AuthClient) -> None:
+async def test_promote_makes_an_approved_organizer_as_the_original(auth: AuthClient) -> None:
     admin = await auth.admin()
     user = await auth.user()
 
@@ -79,6 +82,39 @@ async def test_promote_makes_a_user_admin_and_revokes_their_old_tokens(auth: Aut
     )
 
     assert response.status_code == 200
+    assert response.json()["message"] == "User promoted to Organizer"
+    assert response.json()["user"]["role"] == "organizer"
+    assert response.json()["user"]["approval_status"] == "approved"
+    assert (await auth.http.get("/api/auth/me", headers=user.headers)).status_code == 401
+    promoted = await auth.signed_in(user.email)
+    me = await auth.http.get("/api/auth/me", headers=promoted.headers)
+    assert me.json()["role"] == "organizer"
+
+
+async def test_promote_approves_a_pending_organizer(auth: AuthClient) -> None:
+    admin = await auth.admin()
+    pending = await auth.pending_organizer()
+
+    response = await auth.http.post(
+        "/api/auth/admin/promote", json={"user_id": pending.user_id}, headers=admin.headers
+    )
+
+    assert response.json()["user"]["status"] == "active"
+    assert (await auth.login(pending.email)).status_code == 200
+
+
+async def test_promote_makes_an_admin_only_when_asked_by_name(auth: AuthClient) -> None:
+    admin = await auth.admin()
+    user = await auth.user()
+
+    response = await auth.http.post(
+        "/api/auth/admin/promote",
+        json={"user_id": user.user_id, "role": "admin"},
+        headers=admin.headers,
+    )
+
+    assert response.status_code == 200
+    assert response.json()["message"] == "User promoted to Admin"
     assert response.json()["user"]["role"] == "admin"
     assert (await auth.http.get("/api/auth/me", headers=user.headers)).status_code == 401
     promoted = await auth.signed_in(user.email)
@@ -86,40 +122,22 @@ async def test_promote_makes_a_user_admin_and_revokes_their_old_tokens(auth: Aut
     assert users.status_code == 200
 
 
-async def test_promote_to_organizer_makes_an_approved_organizer(auth: AuthClient) -> None:
-    admin = await auth.admin()
-    user = await auth.user()
-
-    response = await auth.http.post(
-        "/api/auth/admin/promote",
-        json={"user_id": user.user_id, "role": "organizer"},
-        headers=admin.headers,
-    )
-
-    assert response.json()["user"]["role"] == "organizer"
-    assert response.json()["user"]["status"] == "active"
-    assert (await auth.login(user.email)).status_code == 200
-
-
-async def test_admins_are_not_demoted(auth: AuthClient) -> None:
+async def test_admins_are_not_demoted_and_promoting_twice_is_harmless(auth: AuthClient) -> None:
     admin = await auth.admin()
     other = await auth.user()
-    await auth.http.post(
-        "/api/auth/admin/promote", json={"user_id": other.user_id}, headers=admin.headers
-    )
+    as_admin = {"user_id": other.user_id, "role": "admin"}
+    await auth.http.post("/api/auth/admin/promote", json=as_admin, headers=admin.headers)
 
-    again = await auth.http.post(
-        "/api/auth/admin/promote", json={"user_id": other.user_id}, headers=admin.headers
-    )
+    again = await auth.http.post("/api/auth/admin/promote", json=as_admin, headers=admin.headers)
     demote = await auth.http.post(
-        "/api/auth/admin/promote",
-        json={"user_id": other.user_id, "role": "organizer"},
-        headers=admin.headers,
+        "/api/auth/admin/promote", json={"user_id": other.user_id}, headers=admin.headers
     )
 
     assert again.status_code == 200
-    assert "already" in again.json()["message"]
+    assert again.json()["user"]["role"] == "admin"
     assert demote.status_code == 409
+    promotions = await auth.sql("SELECT count(*) FROM audit_logs WHERE action = 'user_promoted'")
+    assert promotions.scalar_one() == 1
 
 
 async def test_pending_list_shows_waiting_organizers_with_a_total(auth: AuthClient) -> None:
@@ -139,9 +157,13 @@ async def test_pending_list_shows_waiting_organizers_with_a_total(auth: AuthClie
 
     assert first_page.status_code == 200
     assert first_page.headers["X-Total-Count"] == "3"
-    listed = first_page.json()["organizers"] + second_page.json()["organizers"]
+    listed = first_page.json() + second_page.json()
     assert [o["id"] for o in listed] == [p.user_id for p in pending]
     assert all(o["has_document"] and o["status"] == "pending" for o in listed)
+    assert all(o["approval_status"] == "pending" for o in listed)
+    assert [o["document_path"] for o in listed] == [
+        f"/api/auth/admin/organizers/{p.user_id}/document" for p in pending
+    ]
 
 
 async def test_admin_downloads_the_organizer_document(auth: AuthClient) -> None:
@@ -216,18 +238,40 @@ async def test_users_list_is_paginated_and_filtered(auth: AuthClient) -> None:
     )
 
     assert everyone.headers["X-Total-Count"] == "5"
-    assert len(everyone.json()["users"]) == 5
+    assert len(everyone.json()) == 5
     assert page.headers["X-Total-Count"] == "5"
-    assert [u["id"] for u in page.json()["users"]] == [users[0].user_id, users[1].user_id]
-    assert {u["id"] for u in only_users.json()["users"]} == {u.user_id for u in users}
-    assert [u["role"] for u in pending.json()["users"]] == ["organizer"]
+    assert [u["id"] for u in page.json()] == [users[0].user_id, users[1].user_id]
+    assert {u["id"] for u in only_users.json()} == {u.user_id for u in users}
+    assert [u["role"] for u in pending.json()] == ["organizer"]
+
+
+async def test_lists_without_a_limit_answer_whole_up_to_the_cap(auth: AuthClient) -> None:
+    admin = await auth.admin()
+    await auth.sql(
+        "INSERT INTO users (email, password_hash, role, status, is_verified) "
+        "SELECT 'bulk-' || n || '@example.com', 'x', 'organizer', 'pending', true "
+        "FROM generate_series(1, :n) AS n",
+        n=LIST_CAP + 4,
+    )
+
+    everyone = await auth.http.get("/api/auth/admin/users", headers=admin.headers)
+    pending = await auth.http.get("/api/auth/admin/organizers/pending", headers=admin.headers)
+    rest = await auth.http.get(
+        "/api/auth/admin/users", params={"offset": LIST_CAP}, headers=admin.headers
+    )
+
+    assert everyone.headers["X-Total-Count"] == str(LIST_CAP + 5)
+    assert len(everyone.json()) == LIST_CAP
+    assert pending.headers["X-Total-Count"] == str(LIST_CAP + 4)
+    assert len(pending.json()) == LIST_CAP
+    assert len(rest.json()) == 5
 
 
 @pytest.mark.parametrize(
     "params",
     [
         {"limit": 0},
-        {"limit": 201},
+        {"limit": LIST_CAP + 1},
         {"offset": -1},
         {"limit": "ten"},
         {"role": "god"},
@@ -242,11 +286,11 @@ async def test_bad_list_parameters_are_400(auth: AuthClient, params: dict[str, i
     assert response.status_code == 400
 
 
-async def test_limit_200_is_allowed(auth: AuthClient) -> None:
+async def test_limit_up_to_the_cap_is_allowed(auth: AuthClient) -> None:
     admin = await auth.admin()
 
     response = await auth.http.get(
-        "/api/auth/admin/users", params={"limit": 200}, headers=admin.headers
+        "/api/auth/admin/users", params={"limit": LIST_CAP}, headers=admin.headers
     )
 
     assert response.status_code == 200
@@ -261,6 +305,7 @@ async def test_delete_is_soft_and_ends_the_account(auth: AuthClient) -> None:
     )
 
     assert response.status_code == 200
+    assert response.json() == {"message": "user deleted"}
     assert (await auth.login(user.email)).status_code == 401
     assert (await auth.http.get("/api/auth/me", headers=user.headers)).status_code == 401
     refresh = await auth.http.post(
@@ -273,11 +318,11 @@ async def test_delete_is_soft_and_ends_the_account(auth: AuthClient) -> None:
     assert row.status == "deleted"
     assert row.deleted_at is not None
     listed = await auth.http.get("/api/auth/admin/users", headers=admin.headers)
-    assert user.user_id not in [u["id"] for u in listed.json()["users"]]
+    assert user.user_id not in [u["id"] for u in listed.json()]
     deleted = await auth.http.get(
         "/api/auth/admin/users", params={"status": "deleted"}, headers=admin.headers
     )
-    assert [u["id"] for u in deleted.json()["users"]] == [user.user_id]
+    assert [u["id"] for u in deleted.json()] == [user.user_id]
 
 
 async def test_deleted_address_can_register_again(auth: AuthClient) -> None:
@@ -325,6 +370,47 @@ async def _admin_actions(auth: AuthClient, admin: Account) -> tuple[Account, Acc
     return user, pending
 
 
+async def test_audit_log_entries_have_the_originals_shape_and_action_names(
+    auth: AuthClient,
+) -> None:
+    admin = await auth.admin()
+    rejected = await auth.pending_organizer()
+    await auth.http.post(
+        "/api/auth/admin/reject",
+        json={"user_id": rejected.user_id, "reason": "blurry"},
+        headers={**admin.headers, "X-Real-IP": "203.0.113.7"},
+    )
+    await auth.http.post(
+        "/api/auth/reapply", json={"email": rejected.email, "password": rejected.password}
+    )
+    user, organizer = await _admin_actions(auth, admin)
+
+    response = await auth.http.get("/api/auth/admin/audit-logs", headers=admin.headers)
+
+    entries = response.json()
+    by_action = {e["action"]: e for e in entries}
+    assert {"APPROVE_ORGANIZER", "REJECT_ORGANIZER", "REAPPLY_ORGANIZER", "DELETE_USER"} <= set(
+        by_action
+    )
+    for entry in entries:
+        assert set(entry) >= {"id", "created_at", "user_id", "action", "details", "ip_address"}
+        assert isinstance(entry["details"], str)
+        assert isinstance(entry["user_id"], int)
+        assert isinstance(entry["ip_address"], str)
+    reject = by_action["REJECT_ORGANIZER"]
+    assert reject["user_id"] == admin.user_id
+    assert reject["ip_address"] == "203.0.113.7"
+    assert json.loads(reject["details"]) == {
+        "reason": "blurry",
+        "target_id": str(rejected.user_id),
+        "target_type": "user",
+    }
+    assert reject["data"] == {"reason": "blurry"}
+    assert by_action["REAPPLY_ORGANIZER"]["user_id"] == rejected.user_id
+    assert by_action["DELETE_USER"]["target_id"] == str(user.user_id)
+    assert by_action["APPROVE_ORGANIZER"]["target_id"] == str(organizer.user_id)
+
+
 async def test_every_admin_action_lands_in_the_audit_log(auth: AuthClient) -> None:
     admin = await auth.admin()
     user, organizer = await _admin_actions(auth, admin)
@@ -333,13 +419,17 @@ async def test_every_admin_action_lands_in_the_audit_log(auth: AuthClient) -> No
         "/api/auth/admin/audit-logs", params={"user_id": admin.user_id}, headers=admin.headers
     )
 
-    entries = response.json()["audit_logs"]
+    entries = response.json()
     by_action = {e["action"]: e for e in entries}
-    assert {"organizer_approved", "user_promoted", "user_deleted"} <= set(by_action)
+    assert {"APPROVE_ORGANIZER", "user_promoted", "DELETE_USER"} <= set(by_action)
     assert by_action["user_promoted"]["target_id"] == str(user.user_id)
-    assert by_action["user_promoted"]["details"] == {"from": "user", "to": "admin"}
-    assert by_action["organizer_approved"]["target_id"] == str(organizer.user_id)
-    for action in ("organizer_approved", "user_promoted", "user_deleted"):
+    assert by_action["user_promoted"]["data"] == {
+        "from": "user",
+        "status": "active",
+        "to": "organizer",
+    }
+    assert by_action["APPROVE_ORGANIZER"]["target_id"] == str(organizer.user_id)
+    for action in ("APPROVE_ORGANIZER", "user_promoted", "DELETE_USER"):
         assert by_action[action]["actor_user_id"] == admin.user_id
     assert all(e["service"] == "auth_service" for e in entries)
 
@@ -355,15 +445,19 @@ async def test_audit_log_is_paginated_newest_first_and_filtered_by_action(
         "/api/auth/admin/audit-logs", params={"limit": 2, "offset": 1}, headers=admin.headers
     )
     deletions = await auth.http.get(
+        "/api/auth/admin/audit-logs", params={"action": "DELETE_USER"}, headers=admin.headers
+    )
+    by_earlier_name = await auth.http.get(
         "/api/auth/admin/audit-logs", params={"action": "user_deleted"}, headers=admin.headers
     )
 
-    ids = [e["id"] for e in everything.json()["audit_logs"]]
+    ids = [e["id"] for e in everything.json()]
     assert ids == sorted(ids, reverse=True)
     assert everything.headers["X-Total-Count"] == str(len(ids))
-    assert [e["id"] for e in page.json()["audit_logs"]] == ids[1:3]
+    assert [e["id"] for e in page.json()] == ids[1:3]
     assert deletions.headers["X-Total-Count"] == "1"
-    assert deletions.json()["audit_logs"][0]["action"] == "user_deleted"
+    assert deletions.json()[0]["action"] == "DELETE_USER"
+    assert by_earlier_name.json() == deletions.json()
 
 
 async def test_audit_log_filter_by_user_matches_actor_or_target(auth: AuthClient) -> None:
@@ -374,9 +468,9 @@ async def test_audit_log_filter_by_user_matches_actor_or_target(auth: AuthClient
         "/api/auth/admin/audit-logs", params={"user_id": user.user_id}, headers=admin.headers
     )
 
-    actions = {e["action"] for e in response.json()["audit_logs"]}
-    assert {"user_registered", "email_verified", "user_promoted", "user_deleted"} <= actions
-    assert "organizer_approved" not in actions
+    actions = {e["action"] for e in response.json()}
+    assert {"user_registered", "email_verified", "user_promoted", "DELETE_USER"} <= actions
+    assert "APPROVE_ORGANIZER" not in actions
 
 
 async def test_audit_entries_carry_the_callers_address(auth: AuthClient) -> None:
@@ -390,7 +484,7 @@ async def test_audit_entries_carry_the_callers_address(auth: AuthClient) -> None
     )
 
     ip = (
-        await auth.sql("SELECT ip FROM audit_logs WHERE action = 'organizer_approved'")
+        await auth.sql("SELECT ip FROM audit_logs WHERE action = 'APPROVE_ORGANIZER'")
     ).scalar_one()
     assert ip == "203.0.113.9"
 
@@ -401,7 +495,9 @@ async def test_token_of_a_user_whose_role_changed_is_refused_everywhere(
     admin = await auth.admin()
     organizer = await auth.organizer(admin)
     await auth.http.post(
-        "/api/auth/admin/promote", json={"user_id": organizer.user_id}, headers=admin.headers
+        "/api/auth/admin/promote",
+        json={"user_id": organizer.user_id, "role": "admin"},
+        headers=admin.headers,
     )
 
     response = await auth.http.get(
@@ -419,5 +515,5 @@ async def test_audit_log_filter_without_matches_is_an_empty_page(auth: AuthClien
     )
 
     assert response.status_code == 200
-    assert response.json() == {"audit_logs": []}
+    assert response.json() == []
     assert response.headers["X-Total-Count"] == "0"

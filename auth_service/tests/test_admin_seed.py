@@ -15,8 +15,8 @@ async def test_seeded_admin_can_log_in_as_admin(auth: AuthClient) -> None:
 
     me = await auth.http.get("/api/auth/me", headers=admin.headers)
 
-    assert me.json()["user"]["role"] == "admin"
-    assert me.json()["user"]["email"] == ADMIN_EMAIL
+    assert me.json()["role"] == "admin"
+    assert me.json()["email"] == ADMIN_EMAIL
 
 
 async def test_seeding_again_changes_nothing(
@@ -71,3 +71,31 @@ def test_production_refuses_the_development_admin_password() -> None:
             PAYMENT_WEBHOOK_SECRET="d" * 40,
             TICKET_SIGNING_SECRET="e" * 40,
         )
+
+
+@pytest.mark.parametrize("password", ["admin", "Password1", "short1"])
+def test_production_refuses_a_weak_admin_password(password: str) -> None:
+    with pytest.raises(ValueError, match="ADMIN_PASSWORD"):
+        AuthSettings(
+            APP_ENV="production",
+            ADMIN_PASSWORD=password,
+            JWT_SECRET="a" * 40,
+            JWT_REFRESH_SECRET="b" * 40,
+            SERVICE_TOKEN="c" * 40,
+            PAYMENT_WEBHOOK_SECRET="d" * 40,
+            TICKET_SIGNING_SECRET="e" * 40,
+        )
+
+
+def test_production_accepts_a_strong_admin_password() -> None:
+    settings = AuthSettings(
+        APP_ENV="production",
+        ADMIN_PASSWORD="correct-horse-battery-42",
+        JWT_SECRET="a" * 40,
+        JWT_REFRESH_SECRET="b" * 40,
+        SERVICE_TOKEN="c" * 40,
+        PAYMENT_WEBHOOK_SECRET="d" * 40,
+        TICKET_SIGNING_SECRET="e" * 40,
+    )
+
+    assert settings.admin_password == "correct-horse-battery-42"

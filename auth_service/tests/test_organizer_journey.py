@@ -18,7 +18,7 @@ async def test_organizer_registers_gets_approved_verifies_and_logs_in(auth: Auth
     organizer_id = registered.json()["user"]["id"]
 
     pending = await auth.http.get("/api/auth/admin/organizers/pending", headers=admin.headers)
-    assert organizer_id in [o["id"] for o in pending.json()["organizers"]]
+    assert organizer_id in [o["id"] for o in pending.json()]
     assert (await auth.login(email)).json()["code"] == "organizer_pending"
 
     approved = await auth.http.post(
@@ -35,9 +35,9 @@ async def test_organizer_registers_gets_approved_verifies_and_logs_in(auth: Auth
     me = await auth.http.get(
         "/api/auth/me", headers={"Authorization": f"Bearer {login.json()['access_token']}"}
     )
-    assert me.json()["user"]["role"] == "organizer"
+    assert me.json()["role"] == "organizer"
     pending_after = await auth.http.get("/api/auth/admin/organizers/pending", headers=admin.headers)
-    assert organizer_id not in [o["id"] for o in pending_after.json()["organizers"]]
+    assert organizer_id not in [o["id"] for o in pending_after.json()]
 
 
 async def test_rejected_organizer_reapplies_and_is_pending_again(auth: AuthClient) -> None:
@@ -55,8 +55,9 @@ async def test_rejected_organizer_reapplies_and_is_pending_again(auth: AuthClien
     )
 
     assert reapplied.status_code == 200
+    assert set(reapplied.json()) == {"message"}
     pending = await auth.http.get("/api/auth/admin/organizers/pending", headers=admin.headers)
-    [listed] = [o for o in pending.json()["organizers"] if o["id"] == organizer.user_id]
+    [listed] = [o for o in pending.json() if o["id"] == organizer.user_id]
     assert listed["status"] == "pending"
     assert listed["rejection_reason"] is None
     assert (await auth.login(organizer.email)).json()["code"] == "organizer_pending"
@@ -64,6 +65,23 @@ async def test_rejected_organizer_reapplies_and_is_pending_again(auth: AuthClien
         "/api/auth/admin/approve", json={"user_id": organizer.user_id}, headers=admin.headers
     )
     assert (await auth.login(organizer.email)).status_code == 200
+
+
+async def test_reapply_takes_the_originals_urlencoded_form_with_the_password(
+    auth: AuthClient,
+) -> None:
+    user_id, email = await _rejected_organizer(auth)
+
+    without_password = await auth.http.post("/api/auth/reapply", data={"email": email})
+    reapplied = await auth.http.post(
+        "/api/auth/reapply", data={"email": email, "password": PASSWORD}
+    )
+
+    assert without_password.status_code == 400
+    assert "send email and password" in without_password.json()["error"]
+    assert reapplied.status_code == 200, reapplied.text
+    status = await auth.sql("SELECT status FROM users WHERE id = :id", id=user_id)
+    assert status.scalar_one() == "pending"
 
 
 async def test_reapplying_with_a_new_document_replaces_it(auth: AuthClient) -> None:
@@ -151,7 +169,7 @@ async def test_reapply_without_the_right_password_changes_nothing(auth: AuthClie
     assert wrong.status_code == 401
     assert wrong.json()["code"] == "invalid_credentials"
     assert missing.status_code == 400
-    assert "password" in missing.json()["error"]
+    assert "needs the account's password" in missing.json()["error"]
     state = (
         await auth.sql("SELECT status, document_name FROM users WHERE id = :id", id=user_id)
     ).one()
@@ -217,4 +235,4 @@ async def test_reapplication_is_audited(auth: AuthClient) -> None:
         .all()
     )
 
-    assert actions[-2:] == ["organizer_rejected", "organizer_reapplied"]
+    assert actions[-2:] == ["REJECT_ORGANIZER", "REAPPLY_ORGANIZER"]

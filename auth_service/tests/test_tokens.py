@@ -244,7 +244,9 @@ async def test_refresh_picks_up_a_new_role(auth: AuthClient) -> None:
     account = await auth.user()
     admin = await auth.admin()
     await auth.http.post(
-        "/api/auth/admin/promote", json={"user_id": account.user_id}, headers=admin.headers
+        "/api/auth/admin/promote",
+        json={"user_id": account.user_id, "role": "admin"},
+        headers=admin.headers,
     )
 
     old = await auth.http.get("/api/auth/admin/users", headers=account.headers)

@@ -6,20 +6,41 @@ from auth_service.settings import AuthSettings
 from auth_service.tests.support import AuthClient
 from ticketing_common.security import SERVICE_TOKEN_HEADER
 
-USER_FIELDS = {"id", "email", "role", "status", "is_verified", "created_at"}
+#: the original's user (``id`` to ``document_path``) and the port's ``status``
+USER_FIELDS = {
+    "id",
+    "created_at",
+    "updated_at",
+    "email",
+    "role",
+    "is_verified",
+    "approval_status",
+    "document_path",
+    "status",
+}
 
 
-async def test_me_returns_the_callers_profile(auth: AuthClient) -> None:
+async def test_me_returns_the_callers_profile_as_a_bare_object(auth: AuthClient) -> None:
     account = await auth.user()
 
     response = await auth.http.get("/api/auth/me", headers=account.headers)
 
     assert response.status_code == 200
-    user = response.json()["user"]
+    user = response.json()
     assert set(user) == USER_FIELDS
     assert user["id"] == account.user_id
     assert user["email"] == account.email
+    assert (user["approval_status"], user["document_path"]) == ("approved", "")
     assert user["created_at"].endswith("Z") or user["created_at"].endswith("+00:00")
+
+
+async def test_me_accepts_a_token_without_the_bearer_prefix(auth: AuthClient) -> None:
+    account = await auth.user()
+
+    response = await auth.http.get("/api/auth/me", headers={"Authorization": account.access_token})
+
+    assert response.status_code == 200
+    assert response.json()["id"] == account.user_id
 
 
 async def test_user_can_read_their_own_account(auth: AuthClient) -> None:
@@ -28,7 +49,8 @@ async def test_user_can_read_their_own_account(auth: AuthClient) -> None:
     response = await auth.http.get(f"/api/auth/users/{account.user_id}", headers=account.headers)
 
     assert response.status_code == 200
-    assert response.json()["user"]["id"] == account.user_id
+    assert set(response.json()) == USER_FIELDS
+    assert response.json()["id"] == account.user_id
 
 
 async def test_user_cannot_read_someone_elses_account(auth: AuthClient) -> None:
@@ -50,7 +72,7 @@ async def test_admin_reads_any_account(auth: AuthClient) -> None:
     missing = await auth.http.get("/api/auth/users/987654", headers=admin.headers)
 
     assert response.status_code == 200
-    assert response.json()["user"]["email"] == other.email
+    assert response.json()["email"] == other.email
     assert missing.status_code == 404
 
 
@@ -111,4 +133,8 @@ async def test_openapi_documents_the_auth_routes(auth: AuthClient) -> None:
     ):
         assert path in paths
     register_body = paths["/api/auth/register"]["post"]["requestBody"]["content"]
-    assert {"application/json", "multipart/form-data"} <= set(register_body)
+    assert {
+        "application/json",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data",
+    } <= set(register_body)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import parse_qs, urlsplit
+
 import jwt
 
 from auth_service.settings import AuthSettings
@@ -23,7 +25,102 @@ async def test_verifying_a_user_returns_a_working_token_pair(
     claims = jwt.decode(body["access_token"], settings.jwt_secret, algorithms=["HS256"])
     assert claims["type"] == "access"
     me = await auth.http.get("/api/auth/me", headers=bearer(body["access_token"]))
-    assert me.json()["user"]["is_verified"] is True
+    assert me.json()["is_verified"] is True
+
+
+async def test_the_links_token_verifies_as_the_originals_front_end_sends_it(
+    auth: AuthClient,
+) -> None:
+    """The front end's ``/verify-email`` page posts the link's token as ``code``."""
+    email = new_email()
+    await auth.register(email)
+    token = await auth.link_token(email)
+
+    response = await auth.http.post("/api/auth/verify-email", json={"email": email, "code": token})
+
+    assert len(token) == 64
+    assert int(token, 16) >= 0
+    assert response.status_code == 200, response.text
+    assert {"message", "access_token", "refresh_token"} <= set(response.json())
+
+
+async def test_the_links_token_verifies_as_token_too_and_uses_up_the_code(
+    auth: AuthClient,
+) -> None:
+    email = new_email()
+    await auth.register(email)
+    code = await auth.code(email)
+    token = await auth.link_token(email)
+
+    by_token = await auth.http.post(
+        "/api/auth/verify-email", json={"email": email, "token": token.upper()}
+    )
+    code_after = await auth.http.post("/api/auth/verify-email", json={"email": email, "code": code})
+
+    assert by_token.status_code == 200
+    assert "access_token" in by_token.json()
+    assert code_after.status_code == 200
+    assert "already verified" in code_after.json()["message"]
+    assert "access_token" not in code_after.json()
+    used = await auth.sql("SELECT count(*) FROM verification_codes WHERE consumed_at IS NULL")
+    assert used.scalar_one() == 0
+
+
+async def test_a_token_of_another_account_or_a_made_up_one_is_a_wrong_code(
+    auth: AuthClient,
+) -> None:
+    email, other = new_email(), new_email()
+    await auth.register(email)
+    await auth.register(other)
+    others_token = await auth.link_token(other)
+
+    borrowed = await auth.http.post(
+        "/api/auth/verify-email", json={"email": email, "token": others_token}
+    )
+    made_up = await auth.http.post(
+        "/api/auth/verify-email", json={"email": email, "code": "ab" * 32}
+    )
+
+    assert borrowed.status_code == made_up.status_code == 400
+    assert borrowed.json() == made_up.json()
+    assert borrowed.json()["code"] == "invalid_code"
+
+
+async def test_a_verification_token_does_not_reset_a_password(auth: AuthClient) -> None:
+    account = await auth.user()
+    await auth.http.post("/api/auth/forgot-password", json={"email": account.email})
+    token = await auth.link_token(account.email, purpose="password_reset")
+
+    response = await auth.http.post(
+        "/api/auth/reset-password",
+        json={"email": account.email, "code": token, "new_password": "Brand-New-Secret-7"},
+    )
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_code"
+
+
+async def test_verify_email_needs_a_code_or_a_token(auth: AuthClient) -> None:
+    response = await auth.http.post("/api/auth/verify-email", json={"email": new_email()})
+
+    assert response.status_code == 400
+    assert "code" in response.json()["error"]
+    assert "token" in response.json()["error"]
+
+
+async def test_the_verification_message_carries_the_originals_link(
+    auth: AuthClient, settings: AuthSettings
+) -> None:
+    email = new_email()
+    await auth.register(email)
+
+    [payload] = await auth.outbox_payloads("email_verification", email)
+
+    link = urlsplit(payload["verify_url"])
+    assert f"{link.scheme}://{link.netloc}" == settings.frontend_url
+    assert link.path == "/verify-email"
+    assert parse_qs(link.query) == {"token": [await auth.link_token(email)], "email": [email]}
+    assert payload["code"].isdigit()
 
 
 async def test_verifying_twice_is_harmless_and_hands_out_no_second_session(
