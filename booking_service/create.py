@@ -103,7 +103,9 @@ async def create_booking(
         raise
     try:
         _check_hold(hold, body)
-        outcome = await _store(resources, principal, hold, key_use)
+        client_order = [seat.id for seat in body.seats] if body.seats is not None else None
+        new = NewBooking.from_hold(principal, hold, client_order)
+        outcome = await _store(resources, principal, new, key_use)
     except BaseException as exc:
         if isinstance(exc, SeatsUnavailable):
             metrics.count("conflict")
@@ -135,17 +137,20 @@ def _check_hold(hold: HoldGranted, body: BookingCreate) -> None:
     if not matches:
         raise UpstreamError("event_service held other seats than the ones asked for")
     total = hold.total.quantize(CENT)
-    if body.total_amount is not None and body.total_amount != total:
-        raise AmountMismatch(
-            "total_amount does not match the price of the seats",
-            details={"total_amount": str(total)},
-        )
+    for named in body.client_totals:
+        # Rounded to the cent: a front end summing float prices sends 300.29999999999995.
+        if named.quantize(CENT) != total:
+            raise AmountMismatch(
+                f"amount {named} is not the price of these seats ({total}): "
+                "book again with the current price, or without an amount",
+                details={"amount": float(named), "total_amount": float(total)},
+            )
 
 
 async def _store(
     resources: BookingResources,
     principal: Principal,
-    hold: HoldGranted,
+    new: NewBooking,
     key_use: KeyUse | None,
 ) -> CreateOutcome:
     """Insert the booking; sort out why if the database refuses it.
@@ -154,7 +159,7 @@ async def _store(
     taken by a concurrent request, or seats PostgreSQL still sees in an active booking
     whose hold the gate no longer has (lapsed, or lost with Redis).
     """
-    new = NewBooking.from_hold(principal, hold)
+    hold = new.hold
     limits = _limits(resources.settings, hold)
     _refuse_over_quota(limits, Quota(), len(new.seats))  # a first booking must fit too
     for attempt in range(2):

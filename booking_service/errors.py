@@ -6,7 +6,7 @@ seat, a started event) are the shared ones of :mod:`ticketing_common.internal.er
 
 from __future__ import annotations
 
-from ticketing_common.errors import BadRequest, Conflict, DomainError
+from ticketing_common.errors import Conflict, DomainError
 from ticketing_common.internal.errors import (
     BookingNotFound,
     EventStarted,
@@ -29,8 +29,9 @@ __all__ = [
 ]
 
 
-class AmountMismatch(BadRequest):
-    """The client named a total that differs from the server's price."""
+class AmountMismatch(Conflict):
+    """The client named a total that differs from the server's price: nobody is booked
+    at a sum they did not see (the original trusted the client's ``amount``)."""
 
     code = "amount_mismatch"
 

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 import asyncpg
 
 from booking_service.errors import IdempotencyKeyReused
-from booking_service.schemas import BookingCreate
+from booking_service.schemas import CENT, BookingCreate
 from ticketing_common.db import utcnow
 
 #: namespace of the hold tokens derived from an Idempotency-Key
@@ -43,6 +43,8 @@ def request_fingerprint(body: BookingCreate) -> str:
             "ticket_class": body.ticket_class,
             "seat_count": body.seat_count,
         }
+    if body.client_totals:  # a retry naming another total is another request
+        canonical["amounts"] = [str(total.quantize(CENT)) for total in body.client_totals]
     encoded = json.dumps(canonical, sort_keys=True).encode()
     return hashlib.sha256(encoded).hexdigest()
 

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Integer,
     Numeric,
     String,
+    Text,
     UniqueConstraint,
     text,
 )
@@ -83,6 +84,11 @@ class Booking(TimestampMixin, Base):
     event_starts_at: Mapped[datetime | None]
     venue: Mapped[str | None] = mapped_column(String(200))
     buyer_email: Mapped[str | None] = mapped_column(String(320))
+    # The original's ``seats`` string: JSON of ``[{id, row, number, price}]``, the seats in
+    # the order the client sent them (the seats assigned, for a count) at the server's
+    # prices. Written by the booking's one insert; NULL only for rows the migration that
+    # added it could not fill (it fills them all).
+    client_seats: Mapped[str | None] = mapped_column(Text)
 
     seats: Mapped[list[BookingSeat]] = relationship(
         back_populates="booking",

@@ -22,7 +22,7 @@ _BOOKINGS = TypeAdapter(list[BookingOut])
 
 _PAGE = """
 SELECT b.id, b.user_id, b.event_id, b.status, b.total_amount, b.currency, b.expires_at,
-       b.created_at, b.updated_at, b.confirmed_at, b.cancelled_at,
+       b.created_at, b.updated_at, b.confirmed_at, b.cancelled_at, b.client_seats,
        count(*) OVER () AS total,
        (SELECT json_agg(json_build_object(
                     'seat_id', s.seat_id, 'ticket_class', s.ticket_class, 'row', s."row",
@@ -68,6 +68,6 @@ async def list_bookings(
         count, args = where.sql(_COUNT)
         total = int(await pg.fetchval(count, *args) or 0)
     bookings = _BOOKINGS.validate_python(
-        [{**dict(row), "seats": orjson.loads(row["seats"] or "[]")} for row in rows]
+        [{**dict(row), "seat_list": orjson.loads(row["seats"] or "[]")} for row in rows]
     )
     return bookings, total

@@ -1,31 +1,53 @@
-"""Request and response bodies of the ``/api/bookings`` and ``/internal/bookings`` routes."""
+"""Request and response bodies of the ``/api/bookings`` and ``/internal/bookings`` routes.
+
+Bookings keep the Go original's wire shape (ORIGINAL_API.md): gorm's ``ID``,
+``CreatedAt``, ``UpdatedAt``, ``DeletedAt``, a ``seat_count``, ``seats`` as a JSON
+*string* (its front end calls ``JSON.parse(booking.seats)``) and money as JSON numbers.
+The port's own fields are additions; its structured seats are ``seat_list``.
+"""
 
 from __future__ import annotations
 
 import re
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
+import orjson
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    computed_field,
+    model_validator,
+)
 
 from booking_service.models import BookingStatus
 from ticketing_common.seats import SEAT_ID_MAX_LENGTH, SEAT_ID_PATTERN, TicketClass
+from ticketing_common.wire import MAX_CLIENT_AMOUNT, GormFields, Money
 
 _SEAT_ID = re.compile(SEAT_ID_PATTERN)
 #: a hard ceiling on the body, far above any per-booking limit the settings allow
 MAX_SEATS_IN_REQUEST = 100
+CENT = Decimal("0.01")
+
+ClientAmount = Annotated[
+    Decimal | None, Field(None, ge=0, le=MAX_CLIENT_AMOUNT, allow_inf_nan=False)
+]
 
 
 class SeatChoice(BaseModel):
-    """A reserved seat as the original's clients send it: ``{id, row, number}``."""
+    """A reserved seat as the original's front end sends it: ``{id, row, number, price}``
+    (``price`` is ignored: the server prices every seat)."""
 
     model_config = ConfigDict(extra="ignore")
 
     id: str = Field(
         max_length=SEAT_ID_MAX_LENGTH,
         pattern=SEAT_ID_PATTERN,
-        description="`<class>-<row>-<number>`, e.g. `vip-1-4`",
+        description="`<class>-<row>-<number>` as the seat map names it, e.g. `vip-1-4`",
     )
     row: int | None = Field(None, ge=1, description="optional; must match the id")
     number: int | None = Field(None, ge=1, description="optional; must match the id")
@@ -40,9 +62,18 @@ class SeatChoice(BaseModel):
             raise ValueError(f"number {self.number} does not match seat id {self.id}")
         return self
 
+    @property
+    def ticket_class(self) -> str:
+        return self.id.split("-", 1)[0]
+
 
 class BookingCreate(BaseModel):
-    """Either ``seats`` (reserved seating) or ``seat_count`` + ``ticket_class`` (general)."""
+    """``seats`` (reserved seating), or ``seat_count`` of a ``ticket_class`` (general).
+
+    The original's body ``{event_id, seat_count, amount, seats?}`` is accepted: with
+    ``seats``, ``seat_count`` must count them and ``ticket_class`` (if sent) name their
+    class; without, the class is ``normal`` unless ``ticket_class`` says otherwise.
+    """
 
     model_config = ConfigDict(extra="ignore")
 
@@ -50,29 +81,43 @@ class BookingCreate(BaseModel):
     seats: list[SeatChoice] | None = Field(None, min_length=1, max_length=MAX_SEATS_IN_REQUEST)
     #: a count is a number: ``true`` is not 1 (nor is ``"2"`` two)
     seat_count: StrictInt | None = Field(None, ge=1, le=MAX_SEATS_IN_REQUEST)
-    ticket_class: TicketClass | None = None
-    total_amount: Decimal | None = Field(
-        None,
-        description="ignored when it equals the server's price, refused when it differs",
+    ticket_class: TicketClass | None = Field(
+        None, description="general seating's class, `normal` when left out"
     )
+    amount: ClientAmount = Field(
+        None,
+        description="the total the client expects (the original's field): accepted when it "
+        "equals the server's price, refused with 409 `amount_mismatch` when it differs",
+    )
+    total_amount: ClientAmount = Field(None, description="the same check, the port's name")
 
     @model_validator(mode="after")
     def _one_way_of_choosing_seats(self) -> Self:
-        general = self.seat_count is not None or self.ticket_class is not None
-        if self.seats is not None and general:
-            raise ValueError("send either seats or seat_count with ticket_class, not both")
         if self.seats is None:
-            if self.seat_count is None or self.ticket_class is None:
-                raise ValueError("send seats, or seat_count together with ticket_class")
+            if self.seat_count is None:
+                raise ValueError("send seats, or seat_count (and ticket_class, normal by default)")
+            self.ticket_class = self.ticket_class or "normal"
             return self
         ids = [seat.id for seat in self.seats]
         if len(set(ids)) != len(ids):
             raise ValueError("a seat appears more than once")
+        if self.seat_count is not None and self.seat_count != len(ids):
+            raise ValueError(f"seat_count is {self.seat_count} but {len(ids)} seats were sent")
+        if self.ticket_class is not None:
+            other = next((s.id for s in self.seats if s.ticket_class != self.ticket_class), None)
+            if other is not None:
+                raise ValueError(f"seat {other} is not of ticket_class {self.ticket_class}")
         return self
 
     @property
     def seat_ids(self) -> list[str]:
         return sorted(seat.id for seat in self.seats or ())
+
+    @property
+    def client_totals(self) -> list[Decimal]:
+        """The totals the client named (``amount``, ``total_amount``): each must be the
+        server's price."""
+        return [total for total in (self.amount, self.total_amount) if total is not None]
 
 
 class BookedSeatOut(BaseModel):
@@ -82,24 +127,55 @@ class BookedSeatOut(BaseModel):
     ticket_class: TicketClass
     row: int
     number: int
-    price: Decimal
+    price: Money
 
 
-class BookingOut(BaseModel):
+def original_seats(seats: list[BookedSeatOut], order: list[str] | None = None) -> str:
+    """The original's ``seats`` string: ``[{id, row, number, price}]`` in the client's
+    ``order`` of seat ids (the stored order without one), each at the server's price."""
+    by_id = {seat.seat_id: seat for seat in seats}
+    listed = [by_id[seat_id] for seat_id in order] if order is not None else seats
+    return orjson.dumps(
+        [
+            {"id": s.seat_id, "row": s.row, "number": s.number, "price": float(s.price)}
+            for s in listed
+        ]
+    ).decode()
+
+
+class BookingOut(GormFields):
+    """A booking: the original's fields (gorm's from :class:`GormFields`, the computed ones
+    below) and the port's."""
+
     model_config = ConfigDict(from_attributes=True)
 
-    id: int
     user_id: int
     event_id: int
     status: BookingStatus
-    total_amount: Decimal
+    total_amount: Money
     currency: str
     expires_at: datetime
-    created_at: datetime
-    updated_at: datetime
     confirmed_at: datetime | None
     cancelled_at: datetime | None
-    seats: list[BookedSeatOut]
+    seat_list: list[BookedSeatOut] = Field(
+        validation_alias=AliasChoices("seat_list", "seats"),
+        description="the booking's seats with their class and price",
+    )
+    #: the ``seats`` string as stored with the booking (NULL only for very old rows)
+    client_seats: str | None = Field(None, exclude=True)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def seat_count(self) -> int:
+        return len(self.seat_list)
+
+    @computed_field(  # type: ignore[prop-decorator]
+        description="JSON text of `[{id, row, number, price}]`: the seats as the client "
+        "sent them (the seats assigned, for a count), each at the server's price"
+    )
+    @property
+    def seats(self) -> str:
+        return self.client_seats or original_seats(self.seat_list)
 
 
 class BookingCreated(BaseModel):
@@ -126,13 +202,24 @@ class SalesList(BaseModel):
 
 
 class TakenSeatOut(BaseModel):
+    """A taken seat as the original's clients read it (``id``, ``row``, ``number``,
+    ``price``, ``status``), with the port's ``seat_id`` and ``ticket_class``."""
+
+    model_config = ConfigDict(from_attributes=True)
+
     seat_id: str
     ticket_class: TicketClass
     row: int
     number: int
+    price: Money
     status: Literal["locked", "sold"] = Field(
         description="`locked` while its booking awaits payment, `sold` once paid"
     )
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def id(self) -> str:
+        return self.seat_id
 
 
 class TakenSeats(BaseModel):

@@ -109,6 +109,7 @@ class TakenSeat:
     ticket_class: str
     row: int
     number: int
+    price: Decimal
     status: Literal["locked", "sold"]
 
 
@@ -124,6 +125,7 @@ async def taken_seats(session: AsyncSession, event_id: int) -> list[TakenSeat]:
             BookingSeat.ticket_class,
             BookingSeat.row,
             BookingSeat.number,
+            BookingSeat.price,
             BookingSeat.status,
         )
         .join(Booking, Booking.id == BookingSeat.booking_id)
@@ -140,9 +142,10 @@ async def taken_seats(session: AsyncSession, event_id: int) -> list[TakenSeat]:
             ticket_class=ticket_class,
             row=row,
             number=number,
+            price=price,
             status="sold" if status == BookingStatus.CONFIRMED else "locked",
         )
-        for seat_id, ticket_class, row, number, status in rows
+        for seat_id, ticket_class, row, number, price, status in rows
     ]
 
 

@@ -20,7 +20,7 @@ import asyncpg
 import orjson
 
 from booking_service.idempotency import KeyUse
-from booking_service.schemas import BookedSeatOut, BookingOut
+from booking_service.schemas import BookedSeatOut, BookingOut, original_seats
 from ticketing_common.db import utcnow
 from ticketing_common.internal.models import HoldGranted
 from ticketing_common.messaging.contracts import BookedSeat, BookingCreated
@@ -50,8 +50,9 @@ WITH quota AS (
 ), booking AS (
     INSERT INTO bookings (user_id, event_id, organizer_id, status, total_amount, currency,
                           hold_token, expires_at, event_title, event_starts_at, venue,
-                          buyer_email, created_at, updated_at)
-    SELECT $1, $2, $3, 'pending', $4, $5, $6, $7, $8, $9, $10, $11, now(), now() FROM quota
+                          buyer_email, client_seats, created_at, updated_at)
+    SELECT $1, $2, $3, 'pending', $4, $5, $6, $7, $8, $9, $10, $11, $22, now(), now()
+    FROM quota
     RETURNING id, created_at
 ), seats AS (
     INSERT INTO booking_seats (booking_id, event_id, seat_id, ticket_class, "row", number,
@@ -73,7 +74,7 @@ SELECT booking.id, booking.created_at, pg_notify('{channel}', '') FROM booking
 _KEY_CTE = """, idempotency_key AS (
     INSERT INTO booking_idempotency_keys (user_id, key, generation, request_fingerprint,
                                           booking_id, created_at)
-    SELECT $1, $22, $23, $24, booking.id, now() FROM booking
+    SELECT $1, $23, $24, $25, booking.id, now() FROM booking
 )"""
 INSERT_BOOKING = _BOOKING.replace("{key_cte}", "").replace("{channel}", NOTIFY_CHANNEL)
 INSERT_KEYED_BOOKING = _BOOKING.replace("{key_cte}", _KEY_CTE).replace("{channel}", NOTIFY_CHANNEL)
@@ -129,9 +130,15 @@ class NewBooking:
     hold: HoldGranted
     seats: list[BookedSeat]
     total: Decimal
+    #: the original's ``seats`` string (:func:`~booking_service.schemas.original_seats`)
+    client_seats: str
 
     @classmethod
-    def from_hold(cls, principal: Principal, hold: HoldGranted) -> NewBooking:
+    def from_hold(
+        cls, principal: Principal, hold: HoldGranted, client_order: list[str] | None = None
+    ) -> NewBooking:
+        """The booking of the held seats; ``client_order`` is the seat ids as the client
+        listed them (None for a count: the seats assigned, front rows first)."""
         ordered = sorted(hold.seats, key=lambda s: (s.ticket_class, s.row, s.number))
         seats = [
             BookedSeat(
@@ -143,7 +150,8 @@ class NewBooking:
             )
             for s in ordered
         ]
-        return cls(principal, hold, seats, sum((s.price for s in seats), Decimal(0)))
+        total = sum((s.price for s in seats), Decimal(0))
+        return cls(principal, hold, seats, total, original_seats(_out(seats), client_order))
 
     def message(self, created_at: datetime) -> BookingCreated:
         """``booking_created`` with ``booking_id`` 0: the statement sets the real id."""
@@ -178,8 +186,13 @@ class NewBooking:
             updated_at=created_at,
             confirmed_at=None,
             cancelled_at=None,
-            seats=[BookedSeatOut.model_validate(s, from_attributes=True) for s in self.seats],
+            seat_list=_out(self.seats),
+            client_seats=self.client_seats,
         )
+
+
+def _out(seats: list[BookedSeat]) -> list[BookedSeatOut]:
+    return [BookedSeatOut.model_validate(s, from_attributes=True) for s in seats]
 
 
 async def insert_booking(
@@ -211,6 +224,7 @@ async def insert_booking(
         limits.held_seats,
         limits.pending_bookings,
         limits.tickets,
+        new.client_seats,
     ]
     try:
         async with pg.acquire() as conn:

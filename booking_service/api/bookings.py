@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Request, Response
 
 from booking_service import create, queries, service
-from booking_service.api.deps import BookingId, EventId, EventsDep, ResourcesDep
+from booking_service.api.deps import BookingId, EventId, EventsDep, ListPageDep, ResourcesDep
 from booking_service.models import BookingStatus
 from booking_service.queries import BookingFilter
 from booking_service.schemas import (
@@ -22,7 +22,7 @@ from booking_service.schemas import (
     TakenSeats,
 )
 from ticketing_common.db import SessionDep
-from ticketing_common.pagination import MAX_ID, PageDep
+from ticketing_common.pagination import MAX_ID
 from ticketing_common.security import AdminUser, CurrentUser, OrganizerOrAdmin, OrganizerUser
 
 router = APIRouter(prefix="/api/bookings", tags=["bookings"])
@@ -37,13 +37,28 @@ IdempotencyKey = Annotated[
     ),
 ]
 StatusFilter = Annotated[BookingStatus | None, Query(description="only this status")]
+OwnStatusFilter = Annotated[
+    BookingStatus | Literal["all"],
+    Query(description="only this status (`all`: every booking); paid ones by default"),
+]
 SalesStatusFilter = Annotated[
     BookingStatus, Query(description="which bookings count; paid ones by default")
 ]
 REPLAYED_HEADER = "Idempotent-Replayed"
 
 
-@router.post("", status_code=201, responses={409: {"description": "a seat is taken"}})
+@router.post(
+    "",
+    status_code=201,
+    responses={
+        404: {"description": "no such event"},
+        409: {
+            "description": "a seat is taken, the amount is not the price (`amount_mismatch`), "
+            "a buyer limit is reached, or the event has started"
+        },
+        422: {"description": "the Idempotency-Key was used for another request"},
+    },
+)
 async def create_booking(
     body: BookingCreate,
     principal: CurrentUser,
@@ -62,13 +77,14 @@ async def create_booking(
 async def my_bookings(
     principal: CurrentUser,
     resources: ResourcesDep,
-    page: PageDep,
+    page: ListPageDep,
     response: Response,
-    status: StatusFilter = None,
+    status: OwnStatusFilter = BookingStatus.CONFIRMED,
 ) -> BookingList:
+    """The caller's bookings: the paid (confirmed) ones by default, as the original."""
     items, total = await queries.list_bookings(
         resources.pg,
-        BookingFilter(status=status, user_id=principal.user_id),
+        BookingFilter(status=None if status == "all" else status, user_id=principal.user_id),
         limit=page.limit,
         offset=page.offset,
     )
@@ -80,7 +96,7 @@ async def my_bookings(
 async def all_bookings(
     _: AdminUser,
     resources: ResourcesDep,
-    page: PageDep,
+    page: ListPageDep,
     response: Response,
     status: StatusFilter = None,
     event_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
@@ -100,7 +116,7 @@ async def all_bookings(
 async def my_sales(
     principal: OrganizerUser,
     resources: ResourcesDep,
-    page: PageDep,
+    page: ListPageDep,
     response: Response,
     status: SalesStatusFilter = BookingStatus.CONFIRMED,
 ) -> SalesList:
@@ -122,7 +138,7 @@ async def event_sales(
     session: SessionDep,
     events: EventsDep,
     resources: ResourcesDep,
-    page: PageDep,
+    page: ListPageDep,
     response: Response,
     status: SalesStatusFilter = BookingStatus.CONFIRMED,
 ) -> SalesList:
@@ -148,7 +164,10 @@ async def taken_seats(event_id: EventId, _: CurrentUser, session: SessionDep) ->
     )
 
 
-@router.get("/{booking_id}")
+@router.get(
+    "/{booking_id}",
+    responses={403: {"description": "not the owner, the event's organizer or an admin"}},
+)
 async def get_booking(
     booking_id: BookingId, principal: CurrentUser, session: SessionDep
 ) -> BookingEnvelope:
@@ -156,7 +175,13 @@ async def get_booking(
     return BookingEnvelope(booking=BookingOut.model_validate(booking))
 
 
-@router.post("/{booking_id}/cancel")
+@router.post(
+    "/{booking_id}/cancel",
+    responses={
+        403: {"description": "not the booking's owner"},
+        409: {"description": "already over, or the event has started"},
+    },
+)
 async def cancel_booking(
     booking_id: BookingId,
     principal: CurrentUser,

@@ -217,7 +217,7 @@ class Stack:
                 "booking_id": booking["id"],
                 "user_id": booking["user_id"],
                 "tx_ref": f"tx-{uuid.uuid4().hex[:16]}",
-                "amount": Decimal(booking["total_amount"]),
+                "amount": Decimal(str(booking["total_amount"])),
                 "currency": booking["currency"],
                 "provider": "simulated",
                 "paid_at": datetime.now(UTC),

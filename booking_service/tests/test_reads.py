@@ -49,16 +49,66 @@ async def test_my_bookings_lists_only_mine_newest_first_with_a_total(stack: Stac
     await stack.booked(stack.actor(), event_id, ["vip-1-4"])
 
     response = await stack.client.get(
-        "/api/bookings/user", params={"limit": 2}, headers=buyer.headers
+        "/api/bookings/user", params={"status": "all", "limit": 2}, headers=buyer.headers
     )
 
     assert response.status_code == 200
     assert response.headers["X-Total-Count"] == "3"
     assert [b["id"] for b in response.json()["bookings"]] == [third["id"], second["id"]]
     rest = await stack.client.get(
-        "/api/bookings/user", params={"limit": 2, "offset": 2}, headers=buyer.headers
+        "/api/bookings/user",
+        params={"status": "all", "limit": 2, "offset": 2},
+        headers=buyer.headers,
     )
     assert [b["id"] for b in rest.json()["bookings"]] == [first["id"]]
+
+
+async def test_my_bookings_are_the_paid_ones_unless_a_status_says_otherwise(
+    stack: Stack,
+) -> None:
+    """As the original: a buyer's list is their confirmed bookings."""
+    event_id = await stack.create_event()
+    buyer = stack.actor()
+    paid = await stack.booked(buyer, event_id, ["vip-1-1"])
+    unpaid = await stack.booked(buyer, event_id, ["vip-1-2"])
+    await stack.settle(paid)
+
+    default = await stack.client.get("/api/bookings/user", headers=buyer.headers)
+    pending = await stack.client.get(
+        "/api/bookings/user", params={"status": "pending"}, headers=buyer.headers
+    )
+    every = await stack.client.get(
+        "/api/bookings/user", params={"status": "all"}, headers=buyer.headers
+    )
+
+    assert [b["id"] for b in default.json()["bookings"]] == [paid["id"]]
+    assert default.headers["X-Total-Count"] == "1"
+    assert [b["id"] for b in pending.json()["bookings"]] == [unpaid["id"]]
+    assert [b["id"] for b in every.json()["bookings"]] == [unpaid["id"], paid["id"]]
+
+
+async def test_a_list_without_limit_is_whole_up_to_its_cap(stack: Stack) -> None:
+    """The original's clients page nothing: no ``limit`` means everything, up to 1,000."""
+    event_id = await stack.create_event(seats_normal=20, seats_per_row=20)
+    # 18 bookings; one buyer may have 3 unpaid bookings of an event, so six buyers.
+    for n in range(6):
+        buyer = stack.actor()
+        for k in range(1, 4):
+            await stack.booked(buyer, event_id, [f"normal-1-{n * 3 + k}"])
+    params = {"event_id": event_id}
+
+    whole = await stack.client.get("/api/bookings/all", params=params, headers=stack.admin.headers)
+    capped = await stack.client.get(
+        "/api/bookings/all", params={**params, "limit": 1000}, headers=stack.admin.headers
+    )
+    beyond = await stack.client.get(
+        "/api/bookings/all", params={**params, "limit": 1001}, headers=stack.admin.headers
+    )
+
+    assert len(whole.json()["bookings"]) == 18
+    assert whole.headers["X-Total-Count"] == "18"
+    assert len(capped.json()["bookings"]) == 18
+    assert beyond.status_code == 400
 
 
 async def test_my_bookings_filter_by_status(stack: Stack) -> None:
@@ -78,7 +128,7 @@ async def test_my_bookings_filter_by_status(stack: Stack) -> None:
 
 async def test_bad_list_parameters_are_400(stack: Stack) -> None:
     buyer = stack.actor()
-    for params in ({"status": "lost"}, {"limit": 0}, {"limit": 201}, {"offset": -1}):
+    for params in ({"status": "lost"}, {"limit": 0}, {"limit": 1001}, {"offset": -1}):
         response = await stack.client.get(
             "/api/bookings/user", params=params, headers=buyer.headers
         )
@@ -175,9 +225,15 @@ async def test_event_seats_show_locked_while_pending_and_sold_once_paid(stack: S
         "vip-1-2": "locked",
         "normal-1-5": "locked",
     }
-    assert seats["normal-1-5"]["row"] == 1
-    assert seats["normal-1-5"]["number"] == 5
-    assert seats["normal-1-5"]["ticket_class"] == "normal"
+    assert seats["normal-1-5"] == {
+        "id": "normal-1-5",
+        "row": 1,
+        "number": 5,
+        "price": 100,
+        "status": "locked",
+        "seat_id": "normal-1-5",
+        "ticket_class": "normal",
+    }
 
 
 async def test_event_seats_need_a_token(stack: Stack) -> None:
