@@ -7,7 +7,7 @@ from functools import lru_cache
 from html import escape
 from pathlib import Path
 from string import Template
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from payment_service.providers.simulated import LedgerEntry
 
@@ -70,8 +70,12 @@ def not_found_page() -> str:
 
 
 def return_location(txn: LedgerEntry) -> str:
-    """Where the browser goes after a decision: the merchant's return URL, else the receipt."""
+    """Where the browser goes after a decision: the merchant's return URL with the outcome
+    (and the ``tx_ref``, unless the URL names it already), else the receipt."""
     if not txn.return_url:
         return f"{CHECKOUT_PATH}/{txn.tx_ref}/receipt"
+    query = {"status": txn.status}
+    if "tx_ref" not in parse_qs(urlsplit(txn.return_url).query):
+        query = {"tx_ref": txn.tx_ref, **query}
     separator = "&" if "?" in txn.return_url else "?"
-    return txn.return_url + separator + urlencode({"tx_ref": txn.tx_ref, "status": txn.status})
+    return txn.return_url + separator + urlencode(query)

@@ -5,7 +5,8 @@ initialize asks no other service and makes two round trips to payment_db, each a
 statement that commits on its own, with no connection held in between:
 
 1. :data:`OPEN` reads the booking's record and its active payment and, if the booking is
-   payable and has none, inserts the pending payment with its checkout requested;
+   payable, has none, and the buyer named no other amount than its total, inserts the
+   pending payment with its checkout requested;
 2. the provider opens the checkout, while no transaction is open;
 3. :data:`SAVE` stores the checkout URL and the provider's reference.
 
@@ -28,6 +29,8 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
+from decimal import Decimal
+from urllib.parse import urlencode
 
 import asyncpg
 
@@ -41,7 +44,12 @@ from payment_service.providers import (
     ProviderRejected,
 )
 from payment_service.schemas import CheckoutResponse, InitializePaymentRequest
-from payment_service.service import BookingNotPayable, PaymentAlreadyMade, new_tx_ref
+from payment_service.service import (
+    AmountMismatch,
+    BookingNotPayable,
+    PaymentAlreadyMade,
+    new_tx_ref,
+)
 from payment_service.settings import PaymentSettings
 from ticketing_common.errors import Forbidden, ServiceUnavailable, UpstreamError
 from ticketing_common.http_client import InternalClient
@@ -56,6 +64,7 @@ REQUEST_SECONDS = 30.0
 REQUEST_LAPSES_AFTER = REQUEST_SECONDS + 5.0
 #: how often a concurrent initialize looks whether the checkout in flight has opened
 _POLL_FIRST, _POLL_MAX = 0.02, 0.25
+CENT = Decimal("0.01")
 
 OPEN = """
 WITH record AS (
@@ -74,12 +83,13 @@ WITH record AS (
            coalesce($5::text, r.buyer_email), $6::text, $7::text, now(), now(), now()
     FROM record r
     WHERE r.user_id = $2 AND r.status = 'pending' AND NOT r.expired
+      AND ($8::numeric IS NULL OR $8::numeric = r.amount)
       AND NOT EXISTS (SELECT FROM active)
     ON CONFLICT (booking_id) WHERE status IN ('pending', 'success') DO NOTHING
     RETURNING id, tx_ref, amount, currency, email, first_name, last_name
 )
 SELECT r.user_id, r.status AS booking_status, coalesce(r.expired, false) AS expired,
-       r.event_title, r.description, a.tx_ref AS active_tx_ref,
+       r.amount AS booking_amount, r.event_title, r.description, a.tx_ref AS active_tx_ref,
        a.status AS active_status, a.checkout_url AS active_checkout_url,
        o.id, o.tx_ref, o.amount, o.currency, o.email, o.first_name, o.last_name
 FROM record r LEFT JOIN active a ON true LEFT JOIN opened o ON true
@@ -115,6 +125,13 @@ WHERE id = $1 AND tx_ref = $2 AND checkout_url IS NULL
 """
 
 
+def _return_url(settings: PaymentSettings, tx_ref: str) -> str:
+    """Where the provider returns the buyer: ``FRONTEND_URL/payment/success?tx_ref=...``
+    by default, as the original (a provider that adds nothing still names the payment)."""
+    separator = "&" if "?" in settings.return_url else "?"
+    return settings.return_url + separator + urlencode({"tx_ref": tx_ref})
+
+
 @dataclass(frozen=True, slots=True)
 class _Offer:
     """A checkout this initialize asks the provider to open, for its payment row."""
@@ -130,6 +147,7 @@ class _Found:
     user_id: int
     booking_status: str
     expired: bool
+    amount: Decimal
     title: str | None
     description: str | None
     tx_ref: str | None
@@ -142,6 +160,7 @@ class _Found:
             user_id=row["user_id"],
             booking_status=row["booking_status"],
             expired=row["expired"],
+            amount=row["booking_amount"],
             title=row["event_title"],
             description=row["description"],
             tx_ref=row["active_tx_ref"],
@@ -149,8 +168,9 @@ class _Found:
             checkout_url=row["active_checkout_url"],
         )
 
-    def check(self, principal: Principal) -> None:
-        """Refuse what cannot be paid; the owner check first, so a stranger learns nothing."""
+    def check(self, principal: Principal, amount: Decimal | None) -> None:
+        """Refuse what cannot be paid, or not at the ``amount`` the buyer named; the owner
+        check first, so a stranger learns nothing."""
         if self.user_id != principal.user_id:
             raise Forbidden("you can only pay for your own bookings")
         if self.payment_status == PaymentStatus.SUCCESS:
@@ -159,6 +179,12 @@ class _Found:
             raise BookingNotPayable("the booking is no longer pending; it cannot be paid")
         if self.expired:
             raise BookingNotPayable("the booking's hold has expired; it cannot be paid")
+        if amount is not None and amount != self.amount:
+            raise AmountMismatch(
+                f"amount {amount} is not the booking's total ({self.amount}): "
+                "pay the booking's total_amount, or send no amount",
+                details={"amount": float(amount), "total_amount": float(self.amount)},
+            )
 
     def checkout(self, settings: PaymentSettings, payment: asyncpg.Record) -> CheckoutRequest:
         """The provider's request for ``payment`` (a row with the payment's columns)."""
@@ -168,7 +194,7 @@ class _Found:
             currency=payment["currency"],
             title=self.title or "Tickets",
             description=self.description or "",
-            return_url=settings.payment_return_url or None,
+            return_url=_return_url(settings, payment["tx_ref"]),
             callback_url=settings.callback_url,
             email=payment["email"],
             first_name=payment["first_name"],
@@ -187,18 +213,20 @@ async def initialize_payment(
 ) -> CheckoutResponse:
     """Open (or answer the already open) checkout of the caller's pending booking.
 
-    Amount and currency come from the booking's record, never from the request.
+    Amount and currency come from the booking's record, never from the request; an
+    ``amount`` in it must be that one (no payment is opened otherwise).
     """
-    found, opened = await _open(pg, provider, principal, request)
+    amount = request.amount.quantize(CENT) if request.amount is not None else None
+    found, opened = await _open(pg, provider, principal, request, amount)
     if found is None:
         await payable_bookings.fetch_and_store(pg, http, settings, request.booking_id)
-        found, opened = await _open(pg, provider, principal, request)
+        found, opened = await _open(pg, provider, principal, request, amount)
         if found is None:  # booking_service knows it, yet its stored record is gone
             raise BookingNotFound()
         BOOKING_LOOKUPS.labels("fetched").inc()
     else:
         BOOKING_LOOKUPS.labels("record").inc()
-    found.check(principal)
+    found.check(principal, amount)
     if found.checkout_url is not None and found.tx_ref is not None:
         return CheckoutResponse(checkout_url=found.checkout_url, tx_ref=found.tx_ref)
     if opened is not None:
@@ -212,6 +240,7 @@ async def _open(
     provider: PaymentProvider,
     principal: Principal,
     request: InitializePaymentRequest,
+    amount: Decimal | None,
 ) -> tuple[_Found | None, asyncpg.Record | None]:
     """Run :data:`OPEN`: what it found (``None``: no record of the booking), and the
     payment it inserted, if it did."""
@@ -224,6 +253,7 @@ async def _open(
         request.email or principal.email,
         request.first_name,
         request.last_name,
+        amount,
     )
     if row is None:
         return None, None

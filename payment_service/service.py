@@ -35,6 +35,13 @@ class PaymentAlreadyMade(Conflict):
     code = "payment_already_made"
 
 
+class AmountMismatch(Conflict):
+    """The buyer named an amount other than the booking's: nobody pays a sum they did not
+    see (the original charged the client's ``amount``)."""
+
+    code = "amount_mismatch"
+
+
 def status_message(status: str) -> str:
     return STATUS_MESSAGES[PaymentStatus(status)]
 

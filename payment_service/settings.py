@@ -19,8 +19,11 @@ class PaymentSettings(ServiceSettings):
     db_name: str = Field("payment_db", alias="DB_NAME")
 
     payment_provider: ProviderName = Field("simulated", alias="PAYMENT_PROVIDER")
-    #: Where the buyer's browser goes after the provider's checkout. Empty: the simulated
-    #: provider shows its own receipt page (Chapa shows its own too).
+    #: The front end's origin (as the original's ``FRONTEND_URL``). Read here until
+    #: ticketing_common's ServiceSettings carries it for every service.
+    frontend_url: str = Field("http://localhost:3000", alias="FRONTEND_URL")
+    #: Where the buyer's browser goes after the provider's checkout, with ``tx_ref=`` added
+    #: to its query. Empty: the original's ``FRONTEND_URL/payment/success``.
     payment_return_url: str = Field("", alias="PAYMENT_RETURN_URL")
     #: Where the provider posts the signed callback. Empty: this service's own internal URL.
     payment_callback_url: str = Field("", alias="PAYMENT_CALLBACK_URL")
@@ -45,13 +48,30 @@ class PaymentSettings(ServiceSettings):
     def _chapa_needs_a_key(self) -> PaymentSettings:
         if self.payment_provider == "chapa" and not self.chapa_secret_key:
             raise ValueError("PAYMENT_PROVIDER=chapa needs CHAPA_SECRET_KEY")
-        if self.app_env == "production" and self.simulated_force_outcome is not None:
-            raise ValueError("SIMULATED_FORCE_OUTCOME is for tests, not production")
         return self
+
+    def production_problems(self) -> list[str]:
+        """The shared rules, plus: production takes real payments. The simulated provider
+        confirms a ticket for whoever presses Pay on its page, so a production system runs
+        it only when ``STAGING`` says it is a staging system on purpose."""
+        problems = super().production_problems()
+        if self.payment_provider == "simulated" and not self.staging:
+            problems.append(
+                "PAYMENT_PROVIDER=simulated gives tickets away without payment: set "
+                "PAYMENT_PROVIDER=chapa, or STAGING=true on a staging system"
+            )
+        if self.simulated_force_outcome is not None:
+            problems.append("SIMULATED_FORCE_OUTCOME is for tests, not production")
+        return problems
 
     @cached_property
     def callback_url(self) -> str:
         return self.payment_callback_url or f"{self.payment_service_url}/api/payments/callback"
+
+    @cached_property
+    def return_url(self) -> str:
+        """Where the provider returns the buyer (before ``tx_ref`` is added)."""
+        return self.payment_return_url or f"{self.frontend_url.rstrip('/')}/payment/success"
 
     @cached_property
     def checkout_base_url(self) -> str:

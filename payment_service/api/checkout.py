@@ -6,7 +6,7 @@ These are the provider's pages, not payment_service's API: a buyer's browser ope
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -27,11 +27,21 @@ _PAGE_HEADERS = {
 }
 
 
+#: the hosted pages answer an unknown checkout with an HTML page, as a browser needs
+_HTML_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"description": "no such checkout (an HTML page)", "content": {"text/html": {}}}
+}
+_DECIDED: dict[int | str, dict[str, Any]] = {
+    303: {"description": "to the merchant's return page (or the receipt)"},
+    **_HTML_NOT_FOUND,
+}
+
+
 def _not_found() -> HTMLResponse:
     return HTMLResponse(checkout_pages.not_found_page(), status_code=404, headers=_PAGE_HEADERS)
 
 
-@router.get("/{tx_ref}", response_class=HTMLResponse)
+@router.get("/{tx_ref}", response_class=HTMLResponse, responses=_HTML_NOT_FOUND)
 async def checkout_page(tx_ref: TxRef, provider: SimulatedDep) -> HTMLResponse:
     """The hosted checkout: amount, event and seats, with Pay and Decline."""
     try:
@@ -51,17 +61,17 @@ async def _decide(
     return RedirectResponse(checkout_pages.return_location(txn), status_code=303)
 
 
-@router.post("/{tx_ref}/pay", response_model=None)
+@router.post("/{tx_ref}/pay", response_model=None, responses=_DECIDED)
 async def pay(tx_ref: TxRef, provider: SimulatedDep) -> HTMLResponse | RedirectResponse:
     return await _decide(provider, tx_ref, "success")
 
 
-@router.post("/{tx_ref}/decline", response_model=None)
+@router.post("/{tx_ref}/decline", response_model=None, responses=_DECIDED)
 async def decline(tx_ref: TxRef, provider: SimulatedDep) -> HTMLResponse | RedirectResponse:
     return await _decide(provider, tx_ref, "failed")
 
 
-@router.get("/{tx_ref}/receipt", response_class=HTMLResponse)
+@router.get("/{tx_ref}/receipt", response_class=HTMLResponse, responses=_HTML_NOT_FOUND)
 async def receipt(tx_ref: TxRef, provider: SimulatedDep) -> HTMLResponse:
     try:
         txn = await provider.checkout(tx_ref)

@@ -19,7 +19,19 @@ from ticketing_common.security import CurrentUser
 router = APIRouter(prefix="/api/payments", tags=["payments"])
 
 
-@router.post("/initialize", response_model=CheckoutResponse)
+@router.post(
+    "/initialize",
+    response_model=CheckoutResponse,
+    responses={
+        403: {"description": "not the booking's owner"},
+        404: {"description": "no such booking"},
+        409: {
+            "description": "not payable (no longer pending, hold expired, already paid), or "
+            "the amount is not the booking's total (`amount_mismatch`)"
+        },
+        502: {"description": "the payment provider refused the checkout"},
+    },
+)
 async def initialize_payment(
     body: InitializePaymentRequest,
     principal: CurrentUser,
@@ -36,7 +48,11 @@ async def initialize_payment(
     )
 
 
-@router.get("/verify/{tx_ref}", response_model=PaymentResponse)
+@router.get(
+    "/verify/{tx_ref}",
+    response_model=PaymentResponse,
+    responses={403: {"description": "not the payer or an admin"}},
+)
 async def verify_payment(
     tx_ref: str, principal: CurrentUser, resources: ResourcesDep
 ) -> PaymentResponse:
@@ -50,7 +66,14 @@ async def verify_payment(
     )
 
 
-@router.post("/callback", response_model=CallbackAck)
+@router.post(
+    "/callback",
+    response_model=CallbackAck,
+    responses={
+        401: {"description": "missing, wrong or stale signature"},
+        404: {"description": "no such payment"},
+    },
+)
 async def provider_callback(request: Request, resources: ResourcesDep) -> CallbackAck:
     """The provider's webhook, signed with ``PAYMENT_WEBHOOK_SECRET``; safe to repeat."""
     payment = await settle.handle_callback(

@@ -62,11 +62,10 @@ async def test_paying_on_the_page_settles_the_payment_through_the_signed_callbac
     response = await simulated.client.post(f"{_path(checkout_url)}/pay")
 
     assert response.status_code == 303
-    assert response.headers["location"] == f"/api/payments/checkout/{tx_ref}/receipt"
     await simulated.callbacks_delivered()
     assert (await simulated.payment(tx_ref)).status == "success"
     assert len(await simulated.outbox("payment_success")) == 1
-    receipt = await simulated.client.get(response.headers["location"])
+    receipt = await simulated.client.get(f"{_path(checkout_url)}/receipt")
     assert "Payment successful" in receipt.text
 
 
@@ -79,8 +78,36 @@ async def test_declining_on_the_page_fails_the_payment(simulated: Payments) -> N
     await simulated.callbacks_delivered()
     assert (await simulated.payment(tx_ref)).status == "failed"
     assert len(await simulated.outbox("payment_failed")) == 1
-    receipt = await simulated.client.get(response.headers["location"])
+    receipt = await simulated.client.get(f"{_path(checkout_url)}/receipt")
     assert "Payment declined" in receipt.text
+
+
+@pytest.mark.parametrize("outcome", ["pay", "decline"])
+async def test_the_buyer_returns_to_the_front_ends_payment_page_by_default(
+    simulated: Payments, outcome: str
+) -> None:
+    """As the original: ``FRONTEND_URL/payment/success?tx_ref=...``."""
+    tx_ref, checkout_url = await _checkout(simulated)
+
+    response = await simulated.client.post(f"{_path(checkout_url)}/{outcome}")
+
+    location = urlsplit(response.headers["location"])
+    status = "success" if outcome == "pay" else "failed"
+    assert f"{location.scheme}://{location.netloc}{location.path}" == (
+        "http://localhost:3000/payment/success"
+    )
+    assert parse_qs(location.query) == {"tx_ref": [tx_ref], "status": [status]}
+
+
+async def test_the_front_end_url_is_a_setting(payments_factory: PaymentsFactory) -> None:
+    async with payments_factory(frontend_url="https://tickets.example/") as p:
+        tx_ref, checkout_url = await _checkout(p)
+
+        response = await p.client.post(f"{_path(checkout_url)}/pay")
+
+    assert response.headers["location"] == (
+        f"https://tickets.example/payment/success?tx_ref={tx_ref}&status=success"
+    )
 
 
 async def test_a_second_click_does_not_change_the_first_decision(simulated: Payments) -> None:

@@ -35,16 +35,59 @@ async def test_owner_gets_a_checkout_url_and_tx_ref_for_a_pending_booking(
     assert payment.email == buyer.email
 
 
-async def test_an_amount_in_the_request_body_has_no_effect(payments: Payments) -> None:
+async def test_the_originals_body_pays_the_bookings_amount_for_the_tokens_user(
+    payments: Payments,
+) -> None:
+    """``{booking_id, user_id, amount, email, first_name, last_name}``, as its front end."""
     buyer = payments.buyer()
     booking_id = await payments.booking(buyer, prices=("99.99",))
 
-    response = await payments.initialize(buyer, booking_id, amount="0.01", currency="USD")
+    response = await payments.initialize(
+        buyer,
+        booking_id,
+        user_id=buyer.user_id + 1,  # ignored: the payer is the token's user
+        amount=99.99,
+        currency="USD",  # ignored: the booking's currency
+        email="abebe@example.com",
+        first_name="Abebe",
+        last_name="Bikila",
+    )
 
     assert response.status_code == 200, response.text
     payment = await payments.payment(response.json()["tx_ref"])
     assert payment.amount == Decimal("99.99")
     assert payment.currency == "ETB"
+    assert payment.user_id == buyer.user_id
+    assert (payment.email, payment.first_name) == ("abebe@example.com", "Abebe")
+
+
+async def test_an_amount_other_than_the_bookings_is_409_and_opens_nothing(
+    payments: Payments,
+) -> None:
+    buyer = payments.buyer()
+    booking_id = await payments.booking(buyer, prices=("99.99",))
+
+    response = await payments.initialize(buyer, booking_id, amount="0.01")
+
+    assert response.status_code == 409, response.text
+    assert response.json()["code"] == "amount_mismatch"
+    assert response.json()["details"] == {"amount": 0.01, "total_amount": 99.99}
+    assert await payments.count("payments") == 0
+    assert payments.fake_chapa is None or payments.fake_chapa.paths("POST") == []
+    retry = await payments.initialize(buyer, booking_id, amount="99.990")
+    assert retry.status_code == 200, retry.text
+
+
+async def test_an_open_checkout_is_not_answered_for_another_amount(payments: Payments) -> None:
+    buyer = payments.buyer()
+    booking_id = await payments.booking(buyer, prices=("99.99",))
+    opened = await payments.initialize(buyer, booking_id)
+
+    other = await payments.initialize(buyer, booking_id, amount=1)
+
+    assert opened.status_code == 200
+    assert other.status_code == 409, other.text
+    assert "checkout_url" not in other.json()
 
 
 async def test_initializing_again_returns_the_same_checkout(payments: Payments) -> None:
@@ -335,3 +378,17 @@ async def test_the_checkout_shows_the_event_and_the_seats(simulated: Payments) -
     page = (await simulated.client.get(f"/api/payments/checkout/{tx_ref}")).text
     assert "Tizita Night" in page
     assert f"Booking #{booking_id}: 2 tickets (VIP row 1 seat 1, VIP row 1 seat 2)" in page
+
+
+async def test_chapa_is_told_to_return_the_buyer_to_the_front_ends_payment_page(
+    payments_factory: PaymentsFactory,
+) -> None:
+    """Chapa adds nothing to a return URL: the tx_ref is in it already, as the original."""
+    async with payments_factory("chapa", frontend_url="https://tickets.example") as chapa:
+        buyer = chapa.buyer()
+        response = await chapa.initialize(buyer, await chapa.booking(buyer))
+        assert chapa.fake_chapa is not None
+        [(_, _, body)] = [r for r in chapa.fake_chapa.requests if r[0] == "POST"]
+
+    tx_ref = response.json()["tx_ref"]
+    assert body["return_url"] == f"https://tickets.example/payment/success?tx_ref={tx_ref}"

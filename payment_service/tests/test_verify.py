@@ -41,8 +41,12 @@ async def test_verify_after_paying_records_success_and_publishes_payment_success
     body = response.json()
     assert body["message"] == "payment successful"
     assert body["payment"]["status"] == "success"
-    assert body["payment"]["amount"] == "400.50"
+    assert body["payment"]["amount"] == 400.5
     assert body["payment"]["paid_at"] is not None
+    assert body["payment"]["ID"] == body["payment"]["id"]
+    assert body["payment"]["CreatedAt"] == body["payment"]["created_at"]
+    assert body["payment"]["UpdatedAt"] == body["payment"]["updated_at"]
+    assert body["payment"]["DeletedAt"] is None
     [event] = await payments.outbox("payment_success")
     assert event["type"] == "payment_success"
     assert event["payload"]["booking_id"] == booking_id
