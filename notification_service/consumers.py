@@ -23,6 +23,7 @@ from ticketing_common.messaging import MessageContext, PermanentFailure, Subscri
 from ticketing_common.messaging.contracts import (
     BookingCancelled,
     BookingConfirmed,
+    BookingEventChanged,
     EmailVerification,
     PasswordReset,
     PaymentRefunded,
@@ -51,7 +52,8 @@ async def _deliver(
 async def on_email_verification(ctx: MessageContext, payload: EmailVerification) -> None:
     async def compose() -> OutgoingEmail:
         return OutgoingEmail(
-            str(payload.email), emails.verification_email(payload.code, payload.expires_at)
+            str(payload.email),
+            emails.verification_email(payload.code, payload.expires_at, payload.verify_url),
         )
 
     await _deliver(ctx, NotificationType.EMAIL_VERIFICATION, compose, user_id=payload.user_id)
@@ -123,6 +125,21 @@ async def on_payment_refunded(ctx: MessageContext, payload: PaymentRefunded) -> 
     )
 
 
+async def on_booking_event_changed(ctx: MessageContext, payload: BookingEventChanged) -> None:
+    """One email per booking whose event moved or changed venue."""
+
+    async def compose() -> OutgoingEmail:
+        return await service.event_changed_email_for(ctx.app.state.lookups, payload)
+
+    await _deliver(
+        ctx,
+        NotificationType.EVENT_CHANGED,
+        compose,
+        user_id=payload.user_id,
+        booking_id=payload.booking_id,
+    )
+
+
 SUBSCRIPTIONS: list[Subscription[Any]] = [
     Subscription("email_verification", on_email_verification),
     Subscription("password_reset", on_password_reset),
@@ -130,4 +147,5 @@ SUBSCRIPTIONS: list[Subscription[Any]] = [
     Subscription("booking_cancelled", on_booking_cancelled),
     Subscription("refund_requested", on_refund_requested),
     Subscription("payment_refunded", on_payment_refunded),
+    Subscription("booking_event_changed", on_booking_event_changed),
 ]

@@ -61,18 +61,27 @@ def _code_block(code: str) -> str:
     )
 
 
-def verification_email(code: str, expires_at: datetime) -> RenderedEmail:
+def verification_email(
+    code: str, expires_at: datetime, verify_url: str | None = None
+) -> RenderedEmail:
+    """The 6-digit code, and (when the message carries it) the original's link to the
+    front end's verification page; either verifies."""
+    link = f"Or open this link to verify: {verify_url}\n\n" if verify_url else ""
     text = (
         "Welcome to Ticketing!\n\n"
         f"Your verification code: {code}\n\n"
+        f"{link}"
         f"Enter it to verify your email address. It expires at {_when(expires_at)}.\n"
         "If you did not create an account, ignore this email.\n"
     )
+    paragraphs = ["Welcome to Ticketing! Your verification code:", _code_block(code)]
+    if verify_url:
+        href = escape(verify_url, quote=True)
+        paragraphs.append(f'Or <a href="{href}">verify your email address</a>.')
     html = _layout(
         "Verify your email address",
         [
-            "Welcome to Ticketing! Your verification code:",
-            _code_block(code),
+            *paragraphs,
             f"Enter it to verify your email address. It expires at {escape(_when(expires_at))}.",
             "If you did not create an account, ignore this email.",
         ],
@@ -206,3 +215,41 @@ def refund_processed_email(*, booking_id: int, amount: Decimal, currency: str) -
     )
     subject = f"Your refund for booking {ref} has been processed"
     return RenderedEmail(subject, explanation + "\n", _layout(subject, [escape(explanation)]))
+
+
+def event_changed_email(
+    *,
+    booking_id: int,
+    event_title: str,
+    status: str,
+    old_date: datetime,
+    new_date: datetime,
+    old_venue: str,
+    new_venue: str,
+) -> RenderedEmail:
+    """The organizer moved the event or changed its venue: what changed, old and new."""
+    ref = booking_reference(booking_id)
+    changes: list[str] = []
+    if new_date != old_date:
+        changes.append(f"Date: {format_event_date(new_date)} (was {format_event_date(old_date)})")
+    if new_venue != old_venue:
+        changes.append(f"Venue: {new_venue} (was {old_venue})")
+    if status == "confirmed":
+        keep = (
+            "Your tickets stay valid for the new date and venue. If you can no longer "
+            "attend, you can cancel the booking for a refund until the event starts."
+        )
+    else:
+        keep = "Your seats are still held for you; the booking is confirmed once you pay."
+    subject = f"{event_title} has changed"
+    text = (
+        f"The organizer changed {event_title} (booking {ref}).\n\n"
+        + "".join(f"{line}\n" for line in changes)
+        + f"\n{keep}\n"
+    )
+    paragraphs = [
+        f"The organizer changed <b>{escape(event_title)}</b> (booking <b>{ref}</b>).",
+        *(escape(line) for line in changes),
+        escape(keep),
+    ]
+    return RenderedEmail(subject, text, _layout(subject, paragraphs))

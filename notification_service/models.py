@@ -37,6 +37,7 @@ class NotificationType(StrEnum):
     BOOKING_CANCELLED = "booking_cancelled"
     REFUND_REQUESTED = "refund_requested"
     PAYMENT_REFUNDED = "payment_refunded"
+    EVENT_CHANGED = "event_changed"
 
 
 class NotificationStatus(StrEnum):

@@ -56,6 +56,7 @@ from ticketing_common.messaging import MessagingSettings
 from ticketing_common.messaging.contracts import (
     BookingCancelled,
     BookingConfirmed,
+    BookingEventChanged,
     PaymentRefunded,
     RefundRequested,
 )
@@ -281,6 +282,21 @@ async def cancellation_email_for(lookups: Lookups, cancelled: BookingCancelled) 
             seat_ids=cancelled.seat_ids,
             reason=cancelled.reason,
             refund_requested=cancelled.refund_requested,
+        ),
+    )
+
+
+async def event_changed_email_for(lookups: Lookups, changed: BookingEventChanged) -> OutgoingEmail:
+    return OutgoingEmail(
+        await recipient(lookups, changed.user_id, changed.buyer_email),
+        emails.event_changed_email(
+            booking_id=changed.booking_id,
+            event_title=changed.event_title,
+            status=changed.status,
+            old_date=changed.old_date,
+            new_date=changed.new_date,
+            old_venue=changed.old_venue,
+            new_venue=changed.new_venue,
         ),
     )
 

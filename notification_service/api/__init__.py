@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request, Response
 
 from notification_service import service
 from notification_service.schemas import NotificationList, NotificationOut
+from ticketing_common.app import error_responses
 from ticketing_common.db import SessionDep
 from ticketing_common.pagination import DbId, PageDep
 from ticketing_common.security import CurrentUser
@@ -33,7 +34,10 @@ async def list_my_notifications(
 @router.get(
     "/tickets/{booking_id}/pdf",
     response_class=Response,
-    responses={200: {"content": {"application/pdf": {}}, "description": "the PDF ticket"}},
+    responses={
+        200: {"content": {"application/pdf": {}}, "description": "the PDF ticket"},
+        **error_responses(403, 409),
+    },
 )
 async def download_ticket(
     booking_id: BookingId, principal: CurrentUser, request: Request

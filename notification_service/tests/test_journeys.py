@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from email.message import EmailMessage
+from html import escape
+from urllib.parse import parse_qs, urlsplit
 
 import aio_pika
 from sqlalchemy import select
@@ -69,7 +72,30 @@ async def test_registering_delivers_a_verification_code_that_verifies_the_accoun
     me = await stack.auth.get("/api/auth/me", headers=user.headers)
 
     assert me.status_code == 200
-    assert me.json()["user"]["is_verified"] is True
+    assert me.json()["is_verified"] is True
+
+
+async def test_the_verification_email_links_to_the_front_end_and_its_token_verifies(
+    stack: Stack,
+) -> None:
+    email = f"linked-{uuid.uuid4().hex[:10]}@example.com"
+    registered = await stack.auth.post(
+        "/api/auth/register", json={"email": email, "password": PASSWORD, "role": "user"}
+    )
+    assert registered.status_code == 201, registered.text
+
+    [message] = await stack.smtp.wait_for(email, "Verify your email")
+    [link] = re.findall(r"http://localhost:3000/verify-email\?\S+", plain_text(message))
+    query = parse_qs(urlsplit(link).query)
+    verified = await stack.auth.post(
+        "/api/auth/verify-email", json={"email": query["email"][0], "code": query["token"][0]}
+    )
+
+    assert query["email"] == [email]
+    assert verified.status_code == 200, verified.text
+    html = message.get_body(("html",))
+    assert html is not None
+    assert f'href="{escape(link, quote=True)}"' in html.get_content()
 
 
 async def test_forgot_password_delivers_a_code_that_resets_the_password(stack: Stack) -> None:
@@ -375,3 +401,37 @@ async def _dead_lettered(stack: Stack, message_id: uuid.UUID) -> bool:
             if message.message_id == str(message_id):
                 return True
     return False
+
+
+async def test_moving_an_event_with_tickets_out_emails_every_holder(stack: Stack) -> None:
+    held = await stack.register()
+    paid = await stack.register()
+    event = await stack.create_event()
+    organizer = stack.token_holder(role="organizer", user_id=event["organizer_id"])
+    pending = await stack.book(held, event["id"], ["normal-1-1"])
+    confirmed = await stack.book(paid, event["id"], ["vip-1-1"])
+    await stack.pay(confirmed)
+    await stack.smtp.wait_for(paid.email, "ticket")
+    new_date = (datetime.now(UTC) + timedelta(days=60)).replace(microsecond=0)
+
+    moved = await stack.events.put(
+        f"/api/events/{event['id']}",
+        json={"date": new_date.isoformat(), "location": "Ghion Hotel Garden"},
+        headers=organizer.headers,
+    )
+
+    assert moved.status_code == 200, moved.text
+    for buyer, booking in ((held, pending), (paid, confirmed)):
+        [message] = await stack.smtp.wait_for(buyer.email, "has changed")
+        text = plain_text(message)
+        assert event["title"] in message["Subject"]
+        assert f"BK-{booking['id']:08d}" in text
+        assert format_event_date(new_date) in text
+        assert "Venue: Ghion Hotel Garden (was Millennium Hall, Addis Ababa)" in text
+        listed = await stack.notifications.get("/api/notifications", headers=buyer.headers)
+        assert listed.status_code == 200, listed.text
+        assert [
+            n["booking_id"] for n in listed.json()["notifications"] if n["type"] == "event_changed"
+        ] == [booking["id"]]
+    assert "stay valid" in plain_text((await stack.smtp.wait_for(paid.email, "has changed"))[0])
+    await no_more_than(stack, held.email, "has changed", 1)
