@@ -190,10 +190,14 @@ BOOKING_INSERT_SCRIPT = """\\set seq :seq + 1
 \\set seat_b 2 * :seq + 1
 BEGIN;
 INSERT INTO bookings (user_id, event_id, organizer_id, status, total_amount, currency,
-    hold_token, expires_at, created_at, updated_at)
+    hold_token, expires_at, client_seats, created_at, updated_at)
   VALUES (:user_id, 1, 1, 'pending', 200.00, 'ETB',
     'pgbench-' || :client_id::text || '-' || :seq::text,
-    now() + interval '900 seconds', now(), now())
+    now() + interval '900 seconds',
+    '[{"id":"normal-' || :client_id::text || '-' || :seat_a::text || '","row":1,"number":1,'
+      || '"price":100.0},{"id":"normal-' || :client_id::text || '-' || :seat_b::text
+      || '","row":1,"number":2,"price":100.0}]',
+    now(), now())
   RETURNING id AS booking_id \\gset
 INSERT INTO booking_seats (booking_id, event_id, seat_id, ticket_class, "row", number, price,
     status)

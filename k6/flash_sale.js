@@ -257,7 +257,7 @@ export default function (sale) {
     if (response.status === 201) {
       const booking = response.json('booking');
       booked.add(1);
-      bookedSeats.add(booking.seats.length);
+      bookedSeats.add(booking.seat_count);
       if (pay(booking, token)) {
         paid.push(booking.id);
         purchaseDuration.add(Date.now() - started);
@@ -329,7 +329,7 @@ export function teardown(sale) {
   let lastConfirmed = 0;
   for (const booking of confirmed) {
     lastConfirmed = Math.max(lastConfirmed, Date.parse(booking.confirmed_at));
-    for (const seat of booking.seats) {
+    for (const seat of booking.seat_list) {
       (owners[seat.seat_id] = owners[seat.seat_id] || []).push(booking.id);
     }
   }

@@ -54,6 +54,7 @@ __all__ = [
     "register_user",
     "unique_email",
     "user_id_of",
+    "verification_link_from_mailbox",
 ]
 
 
@@ -92,6 +93,22 @@ async def code_from_mailbox(
                 f"no email #{nth} with a {kind} to {email!r} within {timeout}s "
                 f"(is notification_service running?)"
             )
+        await asyncio.sleep(0.2)
+
+
+async def verification_link_from_mailbox(
+    mailbox: Mailbox, email: str, *, timeout: float = 30.0
+) -> str:
+    """The original's link in the verification email to ``email``
+    (``<FRONTEND_URL>/verify-email?token=<64 hex>&email=<address>``), waiting for it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for message in mailbox.matching(email):
+            link = re.search(r"\S+/verify-email\?\S+", _plain_text(message))
+            if link:
+                return link.group(0)
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no verification link to {email!r} within {timeout}s")
         await asyncio.sleep(0.2)
 
 

@@ -10,10 +10,11 @@ token with the stack's ``JWT_SECRET`` instead, for tests that are not about acco
     statuses = await seat_statuses(client, event["id"])      # {"vip-1-1": "available", ...}
     await wait_for_seat_status(client, event["id"], "vip-1-1", "sold")
 
-Shapes (DESIGN §4): ``POST /api/events`` → 201 ``{message, event}``; ``GET /api/events``
-→ ``{events: [...]}`` with ``X-Total-Count``; ``GET /api/events/{id}`` → the event itself;
-``GET /api/events/{id}/seats`` → ``{event_id, seats_per_row, available, held, sold,
-seats: [{seat_id, ticket_class, row, number, status}]}``. Prices are decimal strings.
+Shapes (DESIGN §4 and ORIGINAL_API.md): ``POST /api/events`` → 201 ``{message, event}``;
+``GET /api/events`` → a bare array with ``X-Total-Count``; ``GET /api/events/{id}`` → the
+event itself; ``GET /api/events/{id}/seats`` → ``{event_id, seats_per_row, available,
+held, sold, seats: [{seat_id, ticket_class, row, number, status}]}``. Prices are sent as
+decimal strings or numbers and answered as JSON numbers.
 """
 
 from __future__ import annotations

@@ -72,9 +72,7 @@ async def test_reapply_needs_the_password_and_tells_strangers_nothing(
         login = await stranger.post("/api/auth/login", json={"email": email, "password": WRONG})
     async with new_client() as admin_client:
         admin = bearer(await admin_token(admin_client))
-        pending = await admin_client.get(
-            "/api/auth/admin/organizers/pending", params={"limit": 200}, headers=admin
-        )
+        pending = await admin_client.get("/api/auth/admin/organizers/pending", headers=admin)
     async with new_client() as organizer:
         reapplied = await organizer.post(
             "/api/auth/reapply", json={"email": email, "password": PASSWORD}
@@ -84,7 +82,7 @@ async def test_reapply_needs_the_password_and_tells_strangers_nothing(
     assert "password" in no_password.json()["error"]
     assert wrong.status_code == unknown.status_code == 401
     assert wrong.json() == unknown.json() == login.json()
-    assert organizer_id not in [o["id"] for o in pending.json()["organizers"]]
+    assert organizer_id not in [o["id"] for o in pending.json()]
     assert reapplied.status_code == 200, reapplied.text
 
 

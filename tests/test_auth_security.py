@@ -180,10 +180,10 @@ async def test_admin_lists_are_paginated_with_a_total(client: httpx.AsyncClient)
         params={"limit": 5, "action": "login_failed"},
         headers=headers,
     )
-    too_many = await client.get("/api/auth/admin/users", params={"limit": 500}, headers=headers)
+    too_many = await client.get("/api/auth/admin/users", params={"limit": 1001}, headers=headers)
 
     assert users.status_code == 200
-    assert len(users.json()["users"]) == 1
+    assert len(users.json()) == 1
     assert int(users.headers["X-Total-Count"]) >= 1
     assert logs.status_code == 200
     assert "X-Total-Count" in logs.headers
@@ -204,7 +204,7 @@ async def test_failed_logins_are_audited_and_visible_to_the_admin(
             headers=bearer(tokens["access_token"]),
         )
 
-    assert email in [entry["details"].get("email") for entry in logs.json()["audit_logs"]]
+    assert email in [entry["data"].get("email") for entry in logs.json()]
 
 
 async def test_internal_user_lookup_is_not_served_by_the_gateway(

@@ -80,7 +80,7 @@ def _assert_ten_winners(responses: list[httpx.Response]) -> list[str]:
         seat["seat_id"]
         for response in responses
         if response.status_code == 201
-        for seat in response.json()["booking"]["seats"]
+        for seat in response.json()["booking"]["seat_list"]
     ]
     assert sorted(won) == sorted(SEATS), won
     return won

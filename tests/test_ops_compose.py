@@ -431,6 +431,18 @@ def test_without_env_file_secrets_are_left_to_the_services_defaults(
         assert env.get(secret) is None, f"{secret} must not be baked into docker-compose.yml"
 
 
+def test_compose_names_the_payment_provider_and_an_env_file_chooses_it(
+    services: dict[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    env = services["payment_service"]["environment"]
+    assert (env["PAYMENT_PROVIDER"], env["STAGING"]) == ("simulated", "false")
+
+    env_file = tmp_path / ".env"
+    env_file.write_text("APP_ENV=production\nPAYMENT_PROVIDER=chapa\n")
+    chosen = compose_config(env_file)["services"]["payment_service"]["environment"]
+    assert (chosen["APP_ENV"], chosen["PAYMENT_PROVIDER"]) == ("production", "chapa")
+
+
 def test_compose_defaults_match_the_documented_defaults() -> None:
     documented = _documented()
     for match in _INTERPOLATION.finditer(COMPOSE_FILE.read_text()):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import re
+import secrets
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -326,6 +327,37 @@ def test_production_refuses_development_secrets_and_takes_them_from_the_store() 
         "ticketing-secrets"
     )
     assert one(docs, "ConfigMap", "ticketing-config")["data"]["APP_ENV"] == "production"
+
+
+def _settings_class(service: str) -> type[ServiceSettings]:
+    module = importlib.import_module(f"{service}.settings")
+    [found] = [
+        value
+        for value in vars(module).values()
+        if inspect.isclass(value)
+        and issubclass(value, ServiceSettings)
+        and value is not ServiceSettings
+    ]
+    return found
+
+
+def test_production_names_a_real_payment_provider_and_development_the_simulated_one() -> None:
+    production = one(render("production"), "ConfigMap", "ticketing-config")["data"]
+    development = one(render("base"), "ConfigMap", "ticketing-config")["data"]
+
+    assert (production["PAYMENT_PROVIDER"], production["STAGING"]) == ("chapa", "false")
+    assert (development["PAYMENT_PROVIDER"], development["STAGING"]) == ("simulated", "false")
+
+
+def test_every_service_starts_on_the_production_config_with_the_stores_secrets() -> None:
+    """The ConfigMap of overlays/production plus the keys the secret store must hold (each
+    generated, as deploy/k8s/README.md asks) is a configuration every service accepts."""
+    config = one(render("production"), "ConfigMap", "ticketing-config")["data"]
+    store: dict[str, Any] = {key.upper(): secrets.token_hex(32) for key in _DEV_SECRETS}
+    store |= {"ADMIN_PASSWORD": "vivid-Otter-42-lantern", "CHAPA_SECRET_KEY": "CHASECK-x"}
+    for service in SERVICES:
+        settings = _settings_class(service)(**config, **store)
+        assert settings.app_env == "production", service
 
 
 # ---------------------------------------------------------------- gateway

@@ -190,14 +190,17 @@ async def test_nobody_pays_for_or_verifies_someone_elses_booking(
             json={"booking_id": booking["id"]},
             headers=stranger.headers,
         )
-        opened = await client.post(
-            "/api/payments/initialize", json={"booking_id": booking["id"], "amount": "0.01"}
+        underpaid = await client.post(
+            "/api/payments/initialize", json={"booking_id": booking["id"], "amount": 0.01}
         )
+        opened = await client.post("/api/payments/initialize", json={"booking_id": booking["id"]})
         peeked = await other.get(
             f"/api/payments/verify/{opened.json()['tx_ref']}", headers=stranger.headers
         )
 
     assert refused.status_code == 403
+    assert underpaid.status_code == 409
+    assert underpaid.json()["code"] == "amount_mismatch"
     assert peeked.status_code == 403
     assert opened.status_code == 200
     mine = await client.get(f"/api/payments/verify/{opened.json()['tx_ref']}")

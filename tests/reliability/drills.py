@@ -264,7 +264,7 @@ class Sale:
         attempt.outcome = "created"
         attempt.booking_id = int(booking["id"])
         attempt.expires_at = datetime.fromisoformat(booking["expires_at"])
-        self._known_taken.update(seat["seat_id"] for seat in booking["seats"])
+        self._known_taken.update(seat["seat_id"] for seat in booking["seat_list"])
         if attempt.plan is Plan.ABANDON:
             return
         attempt.tx_ref = await self._initialize_payment(buyer, attempt)

@@ -78,12 +78,12 @@ async def test_sql_in_query_parameters_is_searched_for_as_text(
 
     for text, response in {**searches, **wildcards}.items():
         assert response.status_code == 200, f"q={text!r}: {response.status_code} {response.text}"
-        events = response.json()["events"]
+        events = response.json()
         assert all(_contains(event, text) for event in events), f"q={text!r} matched too much"
-    assert marked in [e["title"] for e in searches[INJECTIONS[0]].json()["events"]]
+    assert marked in [e["title"] for e in searches[INJECTIONS[0]].json()]
     assert searches[INJECTIONS[5]].elapsed.total_seconds() < 5, "pg_sleep ran"
     assert by_location.status_code == 200
-    located = by_location.json()["events"]
+    located = by_location.json()
     assert all(INJECTIONS[1].lower() in event["location"].lower() for event in located)
     for name, response in refused.items():
         json_error(response, 400, what=name)
@@ -189,7 +189,7 @@ async def test_sql_in_bodies_and_filters_is_stored_or_refused_and_the_data_is_in
     json_error(filters["status"], 400, what="status filter")
     json_error(filters["booking status"], 400, what="booking status filter")
     assert filters["audit action"].status_code == 200, filters["audit action"].text
-    assert filters["audit action"].json()["audit_logs"] == []
+    assert filters["audit action"].json() == []  # a bare array, as the original's
     assert update.status_code == 200, update.text
     assert read.status_code == 200
     assert read.json()["title"] == title

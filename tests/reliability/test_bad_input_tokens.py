@@ -89,8 +89,9 @@ def tampered_tokens(tokens: dict[str, Any]) -> dict[str, dict[str, str]]:
         "not a jwt": bearer("garbage"),
         "three dots of nothing": bearer("a.b.c"),
         "basic credentials": {"Authorization": "Basic YWRtaW46YWRtaW4="},
-        "token without a scheme": {"Authorization": access},
         "bad signature": bearer(f"{head}.{payload}.{flipped}"),
+        # a bare token is accepted as the original's clients send it, but only a valid one
+        "bad signature without a scheme": {"Authorization": f"{head}.{payload}.{flipped}"},
         "signed with another secret": bearer(jwt.encode(claims, "not-the-secret" * 4, "HS256")),
         "edited claims": bearer(f"{head}.{_b64({**claims, 'user_id': 2, 'sub': '2'})}.{signature}"),
         "alg none": bearer(f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{payload}."),
