@@ -1,6 +1,6 @@
 """notification_service application factory.
 
-Run with ``uvicorn --factory notification_service.app:create_app``.
+Run with ``python -m ticketing_common.serve notification_service``.
 """
 
 from __future__ import annotations
