@@ -15,7 +15,7 @@ from notification_service.service import Notifier
 from notification_service.settings import NotificationSettings
 from notification_service.ticket_store import TicketStore
 from ticketing_common.app import Lifecycle
-from ticketing_common.db import create_pg_pool
+from ticketing_common.db import close_pg_pool, create_pg_pool
 from ticketing_common.messaging import MessagingSettings
 
 
@@ -59,6 +59,6 @@ def notification_resources_lifecycle(
             yield
         finally:
             await mailer.aclose()
-            await pg.close()
+            await close_pg_pool(pg)
 
     return lifecycle
