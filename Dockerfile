@@ -1,5 +1,5 @@
 # One image for the five services and their migrations; the command chooses which runs:
-#   uvicorn --factory auth_service.app:create_app --host 0.0.0.0 --port 3001 ...
+#   python -m ticketing_common.serve auth_service     (the server's flags live in that module)
 #   python -m ticketing_common.migrations auth_service booking_service ...
 # docker-compose.yml and deploy/k8s run it exactly so.
 
@@ -48,4 +48,4 @@ RUN python -m compileall -q /app
 USER app:app
 VOLUME ["/data"]
 EXPOSE 3001 3002 3003 3004 3005
-CMD ["sh", "-c", "echo 'choose what to run, e.g.: uvicorn --factory auth_service.app:create_app --host 0.0.0.0 --port 3001' >&2; exit 64"]
+CMD ["sh", "-c", "echo 'choose what to run, e.g.: python -m ticketing_common.serve auth_service' >&2; exit 64"]

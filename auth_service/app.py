@@ -1,4 +1,4 @@
-"""auth_service application factory (`uvicorn --factory auth_service.app:create_app`)."""
+"""auth_service application factory (`python -m ticketing_common.serve auth_service`)."""
 
 from __future__ import annotations
 

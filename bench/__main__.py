@@ -63,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
         choices=SUBSETS,
         default=[],
         help="measure only this row (repeatable): bookings = row 2 and its baselines "
-        "(~2 min; ~1.5 min with --quick), flash = the flash sale",
+        "(~2 min; ~1.5 min with --quick), flash = the flash sale, seatmap = the seat map of "
+        "a 100,000-seat event",
     )
     parser.add_argument(
         "--keep-stack", action="store_true", help="leave the bench stack running afterwards"

@@ -11,6 +11,7 @@ from bench.k6 import K6Result
 from bench.logscan import LoggedProblem, RouteFigures
 from bench.procstats import ProcessSampler
 from bench.profiling import ProfileSummary
+from bench.seat_map import SeatMapRow
 from bench.ticket_emails import TicketEmails
 
 # The issues' targets for this 2-core machine, everything on one box.
@@ -332,6 +333,7 @@ class RunResults:
     flash: FlashRow | None = None
     stress: StressRow | None = None
     scaling: ScalingRow | None = None
+    seat_map: SeatMapRow | None = None
     cores: int = 1
     #: buyers prepared for the run
     buyers: int = 0

@@ -53,6 +53,7 @@ from bench.results import (
     StressRow,
     Throughput,
 )
+from bench.seat_map import measure_seat_map
 from bench.ticket_emails import TicketEmails, wait_for_ticket_emails
 from devstack import infra
 from devstack.config import ROOT, SERVICES
@@ -63,8 +64,8 @@ LOG_DIR = stack.BENCH_STACK.log_dir
 K6_LOGS = RUN_DIR / "k6"
 PROFILE_RATE = 100
 # The rows a run can be limited to with ``--only``, and every part of a full run in order.
-SUBSETS = ("bookings", "flash")
-ALL_PARTS = ("reads", "stress", "bookings", "scaling", "flash")
+SUBSETS = ("bookings", "flash", "seatmap")
+ALL_PARTS = ("reads", "seatmap", "stress", "bookings", "scaling", "flash")
 # How many of the flash sale's busiest services a missed sale profiles.
 FLASH_PROFILED_SERVICES = 2
 
@@ -638,6 +639,13 @@ def _measure(ctx: Context, parts: set[str]) -> None:
     results = ctx.results
     if "reads" in parts:
         results.read = measure_reads(ctx)
+    if "seatmap" in parts:
+        say("row 5: the seat map of a 100,000-seat event (first, full and conditional reads)")
+        assert ctx.data is not None
+        pids = ctx.pids["event_service"]
+        results.seat_map = measure_seat_map(
+            ctx.gateway_url, ctx.data.organizer, [pids] if isinstance(pids, int) else list(pids)
+        )
     if "stress" in parts:
         results.stress = measure_stress(ctx)
     if "bookings" in parts:

@@ -15,7 +15,6 @@ import fcntl
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 
 import redis
@@ -127,11 +126,6 @@ def replica_pids(stack: Stack = BENCH_STACK) -> dict[str, list[int]]:
         pids = [processes.running_pid(stack, service, r) for r in replicas]
         found[service] = [pid for pid in pids if pid is not None]
     return found
-
-
-def wait_quiet(seconds: float = 3.0) -> None:
-    """Let background work (outbox relays, emails) settle between two measurements."""
-    time.sleep(seconds)
 
 
 def machine_load() -> tuple[float, float, float]:

@@ -1,4 +1,4 @@
-"""booking_service application factory (`uvicorn --factory booking_service.app:create_app`)."""
+"""booking_service application factory (`python -m ticketing_common.serve booking_service`)."""
 
 from __future__ import annotations
 

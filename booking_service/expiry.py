@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from booking_service import service
 from booking_service.resources import resources_of
 from booking_service.settings import BookingSettings
-from ticketing_common.background import periodic_lifecycle, run_periodically
+from ticketing_common.background import periodic_lifecycle
 
 
 async def expire_once(app: FastAPI) -> int:
@@ -27,13 +27,8 @@ def _batch_size(app: FastAPI) -> float:
     return float(app.state.settings.expiry_batch_size)
 
 
-async def run_expiry_loop(app: FastAPI) -> None:
-    """Every interval, expire batches until none is full. Runs in every replica."""
-    await run_periodically(
-        app, expire_once, name="booking-expiry", interval=_interval, batch_size=_batch_size
-    )
-
-
+#: every interval, expire batches until none is full; runs in every replica (each batch
+#: locks its rows with SKIP LOCKED, so replicas share the work)
 expiry_lifecycle = periodic_lifecycle(
     expire_once, name="booking-expiry", interval=_interval, batch_size=_batch_size
 )

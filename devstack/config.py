@@ -104,7 +104,6 @@ class Stack:
             "RABBITMQ_USER": "guest",
             "RABBITMQ_PASS": "guest",
             "RABBITMQ_VHOST": self.vhost,
-            "REPLICA_ID": str(replica),
             "PUBLIC_BASE_URL": self.gateway_url,
             "MAIL_DIR": str(self.run_dir / "mail"),
             "UPLOAD_DIR": str(self.run_dir / "uploads"),
@@ -115,6 +114,8 @@ class Stack:
         # (booking → event holds, payment → booking, ...) spread as the gateway's do. In
         # Kubernetes the Service in front of the pods balances them instead.
         for other in SERVICES:
+            if other == "notification_service":  # nobody calls it: messages reach it
+                continue
             key = other.split("_")[0].upper() + "_SERVICE_URL"
             env[key] = self.service_url(other, replica % self.replicas_of(other))
         env.update(self.extra_env)

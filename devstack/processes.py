@@ -6,13 +6,13 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 
 from devstack.config import SERVICES, Stack
+from ticketing_common import serve
 
 
 def pid_alive(pid: int) -> bool:
@@ -43,38 +43,23 @@ def read_pid(path: Path) -> int | None:
         return None
 
 
+def _runs(service: str, cmdline: str) -> bool:
+    """Whether a process's command line is ``service``'s launcher (the pid file may name a
+    pid the system has since given to another process)."""
+    return "ticketing_common.serve" in cmdline and service in cmdline.split()
+
+
 def running_pid(stack: Stack, service: str, replica: int) -> int | None:
     pid = read_pid(pid_file(stack, service, replica))
-    if pid and pid_alive(pid) and f"{service}.app" in _cmdline(pid):
+    if pid and pid_alive(pid) and _runs(service, _cmdline(pid)):
         return pid
     return None
 
 
-def uvicorn_command(stack: Stack, service: str, replica: int) -> list[str]:
-    """The command line one replica of a service runs with."""
-    return [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        f"{service}.app:create_app",
-        "--factory",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(stack.service_port(service, replica)),
-        "--loop",
-        "uvloop",
-        "--http",
-        "httptools",
-        "--no-access-log",
-        # Longer than nginx's upstream keepalive_timeout (60 s): uvicorn's default 5 s lets
-        # it close a kept-alive connection just as nginx sends a request on it, and nginx
-        # answers a POST that met a closed connection with 502 (it never retries POSTs).
-        "--timeout-keep-alive",
-        "75",
-        "--timeout-graceful-shutdown",
-        "10",
-    ]
+def service_command(stack: Stack, service: str, replica: int) -> list[str]:
+    """The command line one replica of a service runs with: the one launcher every
+    deployment uses (``ticketing_common.serve``), on the replica's own local port."""
+    return serve.command(service, host="127.0.0.1", port=stack.service_port(service, replica))
 
 
 def start_service(stack: Stack, service: str, replica: int) -> int:
@@ -86,7 +71,7 @@ def start_service(stack: Stack, service: str, replica: int) -> int:
     env = {**os.environ, **stack.service_env(service, replica)}
     env.pop("PYTHONPATH", None)
     log = open(stack.log_dir / f"{service}-{replica}.log", "ab")  # noqa: SIM115 - handed to child
-    cmd = uvicorn_command(stack, service, replica)
+    cmd = service_command(stack, service, replica)
     proc = subprocess.Popen(
         cmd,
         env=env,

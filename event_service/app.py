@@ -1,4 +1,4 @@
-"""event_service application factory (`uvicorn --factory event_service.app:create_app`)."""
+"""event_service application factory (`python -m ticketing_common.serve event_service`)."""
 
 from __future__ import annotations
 

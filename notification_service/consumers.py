@@ -11,14 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from notification_service import emails, service
+from notification_service.errors import DeliveryAbandoned
 from notification_service.models import NotificationType
-from notification_service.service import (
-    Compose,
-    DeliveryAbandoned,
-    NotificationKey,
-    Notifier,
-    OutgoingEmail,
-)
+from notification_service.resources import resources_of
+from notification_service.service import Compose, NotificationKey, OutgoingEmail
 from ticketing_common.messaging import MessageContext, PermanentFailure, Subscription
 from ticketing_common.messaging.contracts import (
     BookingCancelled,
@@ -39,7 +35,7 @@ async def _deliver(
     user_id: int,
     booking_id: int | None = None,
 ) -> None:
-    notifier: Notifier = ctx.app.state.notifier
+    notifier = resources_of(ctx.app).notifier
     key = NotificationKey(ctx.envelope.message_id, type_, user_id=user_id, booking_id=booking_id)
     try:
         await service.deliver(
@@ -70,7 +66,9 @@ async def on_password_reset(ctx: MessageContext, payload: PasswordReset) -> None
 
 async def on_booking_confirmed(ctx: MessageContext, payload: BookingConfirmed) -> None:
     async def compose() -> OutgoingEmail:
-        return await service.ticket_email_for(ctx.app.state.lookups, ctx.app.state.tickets, payload)
+        return await service.ticket_email_for(
+            resources_of(ctx.app).lookups, resources_of(ctx.app).tickets, payload
+        )
 
     await _deliver(
         ctx,
@@ -83,7 +81,7 @@ async def on_booking_confirmed(ctx: MessageContext, payload: BookingConfirmed) -
 
 async def on_booking_cancelled(ctx: MessageContext, payload: BookingCancelled) -> None:
     async def compose() -> OutgoingEmail:
-        return await service.cancellation_email_for(ctx.app.state.lookups, payload)
+        return await service.cancellation_email_for(resources_of(ctx.app).lookups, payload)
 
     await _deliver(
         ctx,
@@ -101,7 +99,7 @@ async def on_refund_requested(ctx: MessageContext, payload: RefundRequested) -> 
         return
 
     async def compose() -> OutgoingEmail:
-        return await service.refund_requested_email_for(ctx.app.state.lookups, payload)
+        return await service.refund_requested_email_for(resources_of(ctx.app).lookups, payload)
 
     await _deliver(
         ctx,
@@ -114,7 +112,7 @@ async def on_refund_requested(ctx: MessageContext, payload: RefundRequested) -> 
 
 async def on_payment_refunded(ctx: MessageContext, payload: PaymentRefunded) -> None:
     async def compose() -> OutgoingEmail:
-        return await service.refund_processed_email_for(ctx.app.state.lookups, payload)
+        return await service.refund_processed_email_for(resources_of(ctx.app).lookups, payload)
 
     await _deliver(
         ctx,
@@ -129,7 +127,7 @@ async def on_booking_event_changed(ctx: MessageContext, payload: BookingEventCha
     """One email per booking whose event moved or changed venue."""
 
     async def compose() -> OutgoingEmail:
-        return await service.event_changed_email_for(ctx.app.state.lookups, payload)
+        return await service.event_changed_email_for(resources_of(ctx.app).lookups, payload)
 
     await _deliver(
         ctx,

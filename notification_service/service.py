@@ -32,12 +32,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import asyncpg
-from prometheus_client import Counter
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
-from notification_service import delivery_log, emails
+from notification_service import delivery_log, emails, metrics
 from notification_service.delivery_log import ClaimedTry
 from notification_service.details import (
     Lookups,
@@ -47,11 +46,16 @@ from notification_service.details import (
     recipient,
 )
 from notification_service.emails import RenderedEmail
+from notification_service.errors import (
+    DeliveryAbandoned,
+    DeliveryRetry,
+    NotTheTicketHolder,
+    TicketNotIssued,
+)
 from notification_service.mailer import Mailer, MailRejected, build_message, sender_domain
 from notification_service.models import Notification, NotificationStatus, NotificationType
 from notification_service.settings import NotificationSettings
 from notification_service.ticket_store import TicketStore
-from ticketing_common.errors import Conflict, Forbidden
 from ticketing_common.messaging import MessagingSettings
 from ticketing_common.messaging.contracts import (
     BookingCancelled,
@@ -64,24 +68,10 @@ from ticketing_common.security import Principal
 
 logger = logging.getLogger("notification.service")
 
-EMAILS = Counter(
-    "notification_emails_total",
-    "Email delivery tries by notification type and outcome",
-    ["type", "outcome"],
-)
-
 _ERROR_LIMIT = 2000
 _SUBJECT_LIMIT = 300
 #: what a lost or restarting database raises on the notifier's pool
 _DATABASE_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
-
-
-class DeliveryRetry(Exception):
-    """This try failed for a reason that may pass (SMTP down, a detail unavailable)."""
-
-
-class DeliveryAbandoned(Exception):
-    """The notification is marked failed: retrying will not help or the budget is spent."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,7 +174,7 @@ async def deliver(
     except Exception as exc:
         raise await _record_failure(notifier, claimed, key, exc, outgoing, last_try) from exc
     await _record_sent(notifier, claimed.notification_id, message_id, outgoing)
-    EMAILS.labels(key.type.value, "sent").inc()
+    metrics.EMAILS.labels(key.type.value, "sent").inc()
     logger.info(
         "email sent",
         extra={
@@ -244,7 +234,7 @@ async def _record_failure(
         recipient=outgoing.recipient if outgoing else None,
         subject=_subject(outgoing) if outgoing else None,
     )
-    EMAILS.labels(key.type.value, "failed" if give_up else "retry").inc()
+    metrics.EMAILS.labels(key.type.value, "failed" if give_up else "retry").inc()
     log_extra = {
         "notification_id": claimed.notification_id,
         "type": key.type.value,
@@ -339,9 +329,9 @@ async def ticket_pdf(
     """
     booking = await lookups.bookings.booking(booking_id)
     if booking.user_id != principal.user_id and not principal.is_admin:
-        raise Forbidden("only the booking's owner or an admin can download its ticket")
+        raise NotTheTicketHolder("only the booking's owner or an admin can download its ticket")
     if booking.status != "confirmed":
-        raise Conflict(
+        raise TicketNotIssued(
             f"booking {booking_id} is {booking.status}; a ticket exists only once it is confirmed",
             details={"status": booking.status},
         )

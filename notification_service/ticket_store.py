@@ -23,16 +23,10 @@ from dataclasses import dataclass
 from functools import partial
 
 import asyncpg
-from prometheus_client import Counter
 
+from notification_service import metrics
 from notification_service.settings import NotificationSettings
 from notification_service.tickets import TicketDetails, render_ticket_pdf, sign_ticket_reference
-
-TICKETS = Counter(
-    "notification_tickets_total",
-    "PDF tickets handed out, by whether they were rendered or re-served from the store",
-    ["source"],
-)
 
 #: PDFs rendered at once per process. Rendering is pure-Python CPU work that holds the
 #: GIL, so more threads add no speed, only memory (each render holds its document and
@@ -68,7 +62,7 @@ class TicketStore:
     async def stored(self, booking_id: int) -> bytes | None:
         pdf: bytes | None = await self.pg.fetchval(_STORED, booking_id)
         if pdf is not None:
-            TICKETS.labels("stored").inc()
+            metrics.TICKETS.labels("stored").inc()
         return pdf
 
     async def keep(self, booking_id: int, pdf: bytes) -> bytes:
@@ -86,5 +80,5 @@ class TicketStore:
         pdf = await self.stored(details.booking_id)
         if pdf is None:
             pdf = await self.keep(details.booking_id, await render_ticket(details, self.settings))
-            TICKETS.labels("rendered").inc()
+            metrics.TICKETS.labels("rendered").inc()
         return pdf

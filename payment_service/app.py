@@ -1,4 +1,4 @@
-"""payment_service application factory (`uvicorn --factory payment_service.app:create_app`)."""
+"""payment_service application factory (`python -m ticketing_common.serve payment_service`)."""
 
 from __future__ import annotations
 

@@ -35,6 +35,7 @@ from urllib.parse import urlencode
 import asyncpg
 
 from payment_service import payable_bookings
+from payment_service.errors import AmountMismatch, BookingNotPayable, PaymentAlreadyMade
 from payment_service.metrics import BOOKING_LOOKUPS, PAYMENTS
 from payment_service.models import PayableStatus, PaymentStatus
 from payment_service.providers import (
@@ -44,12 +45,7 @@ from payment_service.providers import (
     ProviderRejected,
 )
 from payment_service.schemas import CheckoutResponse, InitializePaymentRequest
-from payment_service.service import (
-    AmountMismatch,
-    BookingNotPayable,
-    PaymentAlreadyMade,
-    new_tx_ref,
-)
+from payment_service.service import new_tx_ref
 from payment_service.settings import PaymentSettings
 from ticketing_common.errors import Forbidden, ServiceUnavailable, UpstreamError
 from ticketing_common.http_client import InternalClient

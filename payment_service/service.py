@@ -13,7 +13,6 @@ from payment_service.metrics import PAYMENTS
 from payment_service.models import Payment, PaymentStatus, Refund, RefundOutcome
 from payment_service.providers import PaymentProvider
 from ticketing_common.db import on_commit
-from ticketing_common.errors import Conflict
 from ticketing_common.messaging import publish
 from ticketing_common.messaging.contracts import PaymentRefunded, RefundRequested
 
@@ -25,21 +24,6 @@ STATUS_MESSAGES = {
     PaymentStatus.FAILED: "payment failed",
     PaymentStatus.REFUNDED: "payment refunded",
 }
-
-
-class BookingNotPayable(Conflict):
-    code = "booking_not_payable"
-
-
-class PaymentAlreadyMade(Conflict):
-    code = "payment_already_made"
-
-
-class AmountMismatch(Conflict):
-    """The buyer named an amount other than the booking's: nobody pays a sum they did not
-    see (the original charged the client's ``amount``)."""
-
-    code = "amount_mismatch"
 
 
 def status_message(status: str) -> str:

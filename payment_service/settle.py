@@ -22,6 +22,7 @@ import uuid
 import asyncpg
 import orjson
 
+from payment_service.errors import InvalidSignature, StaleSignature
 from payment_service.metrics import PAYMENT_CALLBACKS, PAYMENTS
 from payment_service.models import PaymentStatus
 from payment_service.providers import (
@@ -33,7 +34,7 @@ from payment_service.providers import (
 )
 from payment_service.schemas import CallbackBody
 from payment_service.settings import PaymentSettings
-from payment_service.webhooks import InvalidSignature, StaleSignature, check_signature
+from payment_service.webhooks import check_signature
 from ticketing_common.db import utcnow
 from ticketing_common.errors import BadRequest, Forbidden, NotFound, ServiceUnavailable
 from ticketing_common.messaging.contracts import PaymentFailed, PaymentSucceeded

@@ -10,17 +10,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from ticketing_common.errors import Unauthorized
+from payment_service.errors import InvalidSignature, StaleSignature
 
 SIGNATURE_HEADER = "X-Signature"
-
-
-class InvalidSignature(Unauthorized):
-    code = "invalid_signature"
-
-
-class StaleSignature(Unauthorized):
-    code = "stale_signature"
 
 
 def _mac(secret: str, timestamp: int, body: bytes) -> str:

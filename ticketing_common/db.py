@@ -6,7 +6,9 @@ commits when the handler returns and rolls back when it raises. Services never c
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
@@ -25,6 +27,8 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ticketing_common.settings import ServiceSettings
+
+logger = logging.getLogger("ticketing.db")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -153,6 +157,21 @@ async def create_pg_pool(
     return pool
 
 
+#: how long closing a raw pool waits for its connections to come back before cutting them
+POOL_CLOSE_SECONDS = 5.0
+
+
+async def close_pg_pool(pool: asyncpg.Pool, wait_seconds: float = POOL_CLOSE_SECONDS) -> None:
+    """Close ``pool``, waiting at most ``wait_seconds`` for connections still in use (asyncpg's
+    own close waits for them forever: one request stuck at shutdown would keep the
+    process from ever exiting); then the rest are terminated."""
+    try:
+        await asyncio.wait_for(pool.close(), wait_seconds)
+    except TimeoutError:
+        logger.warning("pool connections still in use at shutdown: terminated")
+        pool.terminate()
+
+
 @contextlib.asynccontextmanager
 async def pg_pool_lifecycle(app: Any) -> AsyncIterator[None]:
     """A service lifecycle giving the app a raw asyncpg pool (``app.state.pg``) for the
@@ -161,7 +180,7 @@ async def pg_pool_lifecycle(app: Any) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        await app.state.pg.close()
+        await close_pg_pool(app.state.pg)
 
 
 def pg_pool_of(app: Any) -> asyncpg.Pool:

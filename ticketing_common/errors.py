@@ -175,14 +175,19 @@ async def _database_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _raw_database_error(request: Request, exc: Exception) -> JSONResponse:
     """The same mapping for the raw asyncpg pools of the hot paths (``create_pg_pool``)."""
-    assert isinstance(exc, asyncpg.PostgresError | asyncpg.InterfaceError)
+    assert isinstance(
+        exc, asyncpg.PostgresError | asyncpg.InterfaceError | asyncpg.InternalClientError
+    )
     state = str(getattr(exc, "sqlstate", "") or "")
     if state.startswith("22"):
         return JSONResponse(
             error_body("invalid input: a value cannot be stored as given", "invalid_input"),
             status_code=400,
         )
-    if isinstance(exc, asyncpg.InterfaceError) or state.startswith(_UNAVAILABLE_STATES):
+    # InternalClientError: a connection the server dropped mid-operation (a restart) is
+    # left in a state asyncpg refuses to use; the request may be retried on another.
+    broken = asyncpg.InterfaceError | asyncpg.InternalClientError
+    if isinstance(exc, broken) or state.startswith(_UNAVAILABLE_STATES):
         return await _dependency_down(request, exc)
     return await _unhandled_error(request, exc)
 
@@ -236,6 +241,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(asyncpg.PostgresError, _raw_database_error)
     app.add_exception_handler(asyncpg.InterfaceError, _raw_database_error)
+    app.add_exception_handler(asyncpg.InternalClientError, _raw_database_error)
     app.add_exception_handler(UnicodeEncodeError, _text_not_unicode)
     app.add_exception_handler(ClientDisconnect, _client_went_away)
     for unreachable in (ConnectionError, RedisConnectionError, RedisTimeoutError):

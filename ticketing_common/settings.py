@@ -119,7 +119,6 @@ class ServiceSettings(BaseSettings):
     booking_service_url: str = Field("http://127.0.0.1:3002", alias="BOOKING_SERVICE_URL")
     event_service_url: str = Field("http://127.0.0.1:3003", alias="EVENT_SERVICE_URL")
     payment_service_url: str = Field("http://127.0.0.1:3004", alias="PAYMENT_SERVICE_URL")
-    notification_service_url: str = Field("http://127.0.0.1:3005", alias="NOTIFICATION_SERVICE_URL")
     public_base_url: str = Field("http://127.0.0.1:8080", alias="PUBLIC_BASE_URL")
 
     internal_http_timeout_seconds: float = Field(5.0, alias="INTERNAL_HTTP_TIMEOUT_SECONDS")

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response
 from fastapi.responses import FileResponse
 
-from auth_service.api.deps import AuthServiceDep, WholeListDep
+from auth_service.api.deps import AuthServiceDep
 from auth_service.documents import document_path
 from auth_service.models import UserStatus
 from auth_service.schemas import (
@@ -21,11 +21,12 @@ from auth_service.schemas import (
 )
 from auth_service.service import AdminOutcome
 from ticketing_common.app import error_responses
+from ticketing_common.pagination import PageDep
 from ticketing_common.security import AdminUser, Role
 
 router = APIRouter(prefix="/api/auth/admin", tags=["admin"])
 
-# The lists answer bare arrays, whole (up to LIST_CAP rows) without ``limit``, as the
+# The lists answer bare arrays, whole (up to 1,000 rows) without ``limit``, as the
 # original's; ``limit``/``offset`` page them and X-Total-Count holds the total.
 
 UserIdPath = Annotated[int, Path(gt=0, lt=2**63)]
@@ -63,7 +64,7 @@ async def reject(
 
 @router.get("/organizers/pending", response_model=list[AdminUserOut])
 async def pending_organizers(
-    admin: AdminUser, auth: AuthServiceDep, page: WholeListDep, response: Response
+    admin: AdminUser, auth: AuthServiceDep, page: PageDep, response: Response
 ) -> list[AdminUserOut]:
     """Organizers awaiting approval, oldest application first: a bare array, all of them
     without ``limit`` (up to 1000; ``X-Total-Count`` has the total)."""
@@ -97,7 +98,7 @@ async def organizer_document(
 async def users(
     admin: AdminUser,
     auth: AuthServiceDep,
-    page: WholeListDep,
+    page: PageDep,
     response: Response,
     role: Role | None = None,
     status: UserStatus | None = None,
@@ -132,7 +133,7 @@ async def delete_user_by_path(
 async def audit_logs(
     admin: AdminUser,
     auth: AuthServiceDep,
-    page: WholeListDep,
+    page: PageDep,
     response: Response,
     action: Annotated[str | None, Query(max_length=100, pattern=_NO_NUL)] = None,
     user_id: Annotated[int | None, Query(gt=0, lt=2**63)] = None,

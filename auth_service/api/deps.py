@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Annotated, Any, Generic, TypeVar
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
@@ -17,7 +17,6 @@ from auth_service.service import AuthService
 from auth_service.settings import AuthSettings
 from ticketing_common.db import SessionDep
 from ticketing_common.errors import BadRequest, PayloadTooLarge
-from ticketing_common.pagination import Offset, Page
 
 _MULTIPART_OVERHEAD = 64 * 1024
 
@@ -45,22 +44,6 @@ async def get_auth_service(request: Request, session: SessionDep) -> AuthService
 
 
 AuthServiceDep = Annotated[AuthService, Depends(get_auth_service)]
-
-#: the most rows one page of an admin list holds; without ``limit`` a list answers whole up
-#: to this, as the original answered every row (``X-Total-Count`` tells if more are left)
-LIST_CAP = 1000
-
-
-async def whole_list_page(
-    limit: Annotated[
-        int | None, Query(ge=1, le=LIST_CAP, description=f"page size (default and max {LIST_CAP})")
-    ] = None,
-    offset: Offset = 0,
-) -> Page:
-    return Page(limit=limit or LIST_CAP, offset=offset)
-
-
-WholeListDep = Annotated[Page, Depends(whole_list_page)]
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from auth_service.api.deps import LIST_CAP
 from auth_service.tests.support import PDF, Account, AuthClient, bearer, new_email
+from ticketing_common.pagination import MAX_LIMIT as LIST_CAP
 
 ADMIN_ROUTES = [
     ("POST", "/api/auth/admin/promote", {"user_id": 1}),

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Header, Query, Request, Response
 
 from booking_service import create, queries, service
-from booking_service.api.deps import BookingId, EventId, EventsDep, ListPageDep, ResourcesDep
+from booking_service.api.deps import BookingId, EventId, EventsDep, ResourcesDep
 from booking_service.models import BookingStatus
 from booking_service.queries import BookingFilter
 from booking_service.schemas import (
@@ -22,7 +22,7 @@ from booking_service.schemas import (
     TakenSeats,
 )
 from ticketing_common.db import SessionDep
-from ticketing_common.pagination import MAX_ID
+from ticketing_common.pagination import MAX_ID, PageDep
 from ticketing_common.security import AdminUser, CurrentUser, OrganizerOrAdmin, OrganizerUser
 
 router = APIRouter(prefix="/api/bookings", tags=["bookings"])
@@ -77,7 +77,7 @@ async def create_booking(
 async def my_bookings(
     principal: CurrentUser,
     resources: ResourcesDep,
-    page: ListPageDep,
+    page: PageDep,
     response: Response,
     status: OwnStatusFilter = BookingStatus.CONFIRMED,
 ) -> BookingList:
@@ -96,7 +96,7 @@ async def my_bookings(
 async def all_bookings(
     _: AdminUser,
     resources: ResourcesDep,
-    page: ListPageDep,
+    page: PageDep,
     response: Response,
     status: StatusFilter = None,
     event_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
@@ -116,7 +116,7 @@ async def all_bookings(
 async def my_sales(
     principal: OrganizerUser,
     resources: ResourcesDep,
-    page: ListPageDep,
+    page: PageDep,
     response: Response,
     status: SalesStatusFilter = BookingStatus.CONFIRMED,
 ) -> SalesList:
@@ -138,7 +138,7 @@ async def event_sales(
     session: SessionDep,
     events: EventsDep,
     resources: ResourcesDep,
-    page: ListPageDep,
+    page: PageDep,
     response: Response,
     status: SalesStatusFilter = BookingStatus.CONFIRMED,
 ) -> SalesList:

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select, update
 
-from booking_service.expiry import expire_once, run_expiry_loop
+from booking_service.expiry import expire_once, expiry_lifecycle
 from booking_service.models import Booking, RefundRequest
 from booking_service.tests.conftest import Stack
 from event_service.models import Event
@@ -240,14 +240,11 @@ async def test_expiry_runs_by_itself_in_the_background(
     await _lapse(stack, booking["id"])
     monkeypatch.setattr(stack.settings, "expiry_interval_seconds", 0.05)
 
-    loop = asyncio.create_task(run_expiry_loop(stack.app))
-    try:
+    async with expiry_lifecycle(stack.app):  # as the app runs it
         for _ in range(100):
             if (await stack.booking(booking["id"]))["status"] == "expired":
                 break
             await asyncio.sleep(0.05)
-    finally:
-        loop.cancel()
 
     assert (await stack.booking(booking["id"]))["status"] == "expired"
 

@@ -10,6 +10,7 @@ import pytest
 
 from devstack import gateway, processes
 from devstack.config import ROOT, SERVICES, stack_named
+from ticketing_common import serve
 
 
 def test_unknown_placeholder_is_an_error_not_a_silent_blank():
@@ -114,10 +115,6 @@ def test_dead_upstream_gets_a_json_502_from_a_real_nginx(tmp_path: Path):
         server.wait(timeout=10)
 
 
-def _seconds_after(flag: str, words: list[str]) -> int:
-    return int(words[words.index(flag) + 1])
-
-
 def test_services_keep_idle_connections_longer_than_the_gateway_does() -> None:
     """nginx must be the side that closes an idle upstream connection: if uvicorn closes it
     first, a request nginx sends on it at that moment fails, and a POST is not retried (502)."""
@@ -126,16 +123,24 @@ def test_services_keep_idle_connections_longer_than_the_gateway_does() -> None:
     assert len(gateway) == 1, gateway
     [nginx_idle] = gateway
 
-    started = processes.uvicorn_command(stack_named("test"), "booking_service", 0)
+    assert nginx_idle < serve.KEEP_ALIVE_SECONDS
+
+
+def test_every_deployment_starts_services_through_the_one_launcher() -> None:
+    """The server's flags live in ticketing_common/serve.py only: devstack, compose, the
+    Dockerfile and the k8s Deployments name the launcher, never uvicorn's flags."""
+    started = processes.service_command(stack_named("test"), "booking_service", 1)
     elsewhere = [
         ROOT / "docker-compose.yml",
+        ROOT / "Dockerfile",
         *sorted((ROOT / "deploy" / "k8s" / "base" / "services").glob("*.yaml")),
     ]
-    declared = [
-        int(value)
-        for path in elsewhere
-        for value in re.findall(r'"--timeout-keep-alive", "(\d+)"', path.read_text())
-    ]
-    assert len(declared) == 10  # five services in compose, five Deployments
-    for service_idle in [_seconds_after("--timeout-keep-alive", started), *declared]:
-        assert service_idle > nginx_idle
+
+    assert started[1:4] == ["-m", "ticketing_common.serve", "booking_service"]
+    assert started[started.index("--port") + 1] == str(
+        stack_named("test").service_port("booking_service", 1)
+    )
+    for path in elsewhere:
+        text = path.read_text()
+        assert "ticketing_common.serve" in text, path
+        assert "--timeout-keep-alive" not in text, path

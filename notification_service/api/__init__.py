@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 
 from notification_service import service
+from notification_service.api.deps import BookingId, ResourcesDep
 from notification_service.schemas import NotificationList, NotificationOut
 from ticketing_common.app import error_responses
 from ticketing_common.db import SessionDep
-from ticketing_common.pagination import DbId, PageDep
+from ticketing_common.pagination import PageDep
 from ticketing_common.security import CurrentUser
 
 router = APIRouter(prefix="/api/notifications", tags=["notifications"])
-
-BookingId = DbId
 
 
 @router.get("", response_model=NotificationList)
@@ -40,12 +39,10 @@ async def list_my_notifications(
     },
 )
 async def download_ticket(
-    booking_id: BookingId, principal: CurrentUser, request: Request
+    booking_id: BookingId, principal: CurrentUser, resources: ResourcesDep
 ) -> Response:
     """The PDF ticket of a confirmed booking, for the booking's owner or an admin."""
-    pdf = await service.ticket_pdf(
-        request.app.state.lookups, request.app.state.tickets, principal, booking_id
-    )
+    pdf = await service.ticket_pdf(resources.lookups, resources.tickets, principal, booking_id)
     return Response(
         pdf,
         media_type="application/pdf",

@@ -32,7 +32,6 @@ SERVICE_URLS = {
     "EVENT_SERVICE_URL": "http://event.internal",
     "BOOKING_SERVICE_URL": "http://booking.internal",
     "PAYMENT_SERVICE_URL": "http://payment.internal",
-    "NOTIFICATION_SERVICE_URL": "http://notification.internal",
 }
 PASSWORD = "Correct-Horse-9"
 

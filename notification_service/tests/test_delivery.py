@@ -13,10 +13,9 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from notification_service import delivery_log, emails
+from notification_service.errors import DeliveryAbandoned, DeliveryRetry
 from notification_service.models import Notification, NotificationType
 from notification_service.service import (
-    DeliveryAbandoned,
-    DeliveryRetry,
     NotificationKey,
     Notifier,
     OutgoingEmail,

@@ -38,7 +38,7 @@ from payment_service.providers.base import (
 )
 from payment_service.settings import ForcedOutcome, PaymentSettings
 from payment_service.webhooks import SIGNATURE_HEADER, sign
-from ticketing_common.db import create_pg_pool
+from ticketing_common.db import close_pg_pool, create_pg_pool
 from ticketing_common.http_client import (
     AiohttpTransport,
     HttpxTransport,
@@ -155,7 +155,7 @@ class SimulatedProvider:
             task.cancel()
         await asyncio.gather(*self._deliveries, return_exceptions=True)
         await self._callbacks.aclose()
-        await self._pool.close()
+        await close_pg_pool(self._pool)
 
     async def callbacks_delivered(self) -> None:
         """Wait for the callbacks in flight (a lost one is the reconciler's to settle)."""

@@ -104,6 +104,7 @@ async def test_the_front_end_url_is_a_setting(payments_factory: PaymentsFactory)
         tx_ref, checkout_url = await _checkout(p)
 
         response = await p.client.post(f"{_path(checkout_url)}/pay")
+        await p.callbacks_delivered()  # settled before the app stops
 
     assert response.headers["location"] == (
         f"https://tickets.example/payment/success?tx_ref={tx_ref}&status=success"

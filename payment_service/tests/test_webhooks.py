@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from payment_service.webhooks import InvalidSignature, StaleSignature, check_signature, sign
+from payment_service.errors import InvalidSignature, StaleSignature
+from payment_service.webhooks import check_signature, sign
 
 SECRET = "shared-secret"
 BODY = b'{"tx_ref":"tkt-1-abc"}'

@@ -117,7 +117,7 @@ def _route_to_second_replicas(extra: dict[str, int], stack: Stack = TEST_STACK) 
 async def two_replicas_of(*services: str) -> AsyncIterator[dict[str, list[int]]]:
     """Run a second replica of each service behind the gateway; yields their ports.
 
-    Replica 1 listens on the port + 100 with the stack's environment (``REPLICA_ID=1``);
+    Replica 1 listens on the port + 100 with the stack's environment;
     internal calls still go to replica 0, the gateway balances between both. Afterwards
     the extra replicas stop and the gateway is routed as devstack left it.
     """

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import asyncpg
 import httpx
 import jwt
 import pytest
@@ -75,6 +76,15 @@ async def store_raw_note(note: dict[str, str], request: Request) -> dict[str, st
 async def lose_raw_connection(request: Request) -> None:
     async with pg_pool_of(request.app).acquire() as conn:
         await conn.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+
+
+@router.post("/raw-notes/mid-operation")
+async def broken_raw_connection() -> None:
+    """What asyncpg raises on a connection the server dropped mid-operation (seen while
+    PostgreSQL restarted under load)."""
+    raise asyncpg.InternalClientError(
+        "cannot switch to state 12; another operation (2) is in progress"
+    )
 
 
 @router.get("/boom")
@@ -159,9 +169,11 @@ async def test_raw_pool_errors_map_like_the_orms(client: httpx.AsyncClient):
 
     bad = await client.post("/raw-notes", json={"body": "nul\u0000byte"})
     lost = await client.post("/raw-notes/connection-lost")
+    broken = await client.post("/raw-notes/mid-operation")
 
     assert (bad.status_code, bad.json()["code"]) == (400, "invalid_input")
     assert (lost.status_code, lost.json()["code"]) == (503, "service_unavailable")
+    assert (broken.status_code, broken.json()["code"]) == (503, "service_unavailable")
 
 
 async def test_a_lone_surrogate_is_a_400_not_a_500(client: httpx.AsyncClient):

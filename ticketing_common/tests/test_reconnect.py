@@ -8,13 +8,14 @@ as a restart does, without disturbing anyone else's, then use the pool at once.
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 
 import asyncpg
 import pytest
 from sqlalchemy import text
 
-from ticketing_common.db import create_engine, create_pg_pool
+from ticketing_common.db import close_pg_pool, create_engine, create_pg_pool
 from ticketing_common.redis import create_redis
 from ticketing_common.settings import ServiceSettings
 
@@ -122,3 +123,15 @@ async def test_redis_commands_survive_connections_redis_closed() -> None:
     finally:
         await redis.delete(*(f"{key}:{i}" for i in range(5)))
         await redis.aclose()
+
+
+async def test_closing_a_raw_pool_does_not_wait_forever_for_a_connection_in_use() -> None:
+    """asyncpg's close waits for every connection to come back; a request stuck at
+    shutdown would keep the process alive for good. close_pg_pool cuts it after a bound."""
+    pool = await create_pg_pool(SETTINGS, application_name=f"probe-{uuid.uuid4().hex[:8]}")
+    await pool.acquire()  # a request that never finishes
+    started = time.monotonic()
+
+    await close_pg_pool(pool, wait_seconds=0.5)
+
+    assert time.monotonic() - started < 3
