@@ -46,7 +46,8 @@ def read_pid(path: Path) -> int | None:
 def _runs(service: str, cmdline: str) -> bool:
     """Whether a process's command line is ``service``'s launcher (the pid file may name a
     pid the system has since given to another process)."""
-    return "ticketing_common.serve" in cmdline and service in cmdline.split()
+    launched = "ticketing_common.serve" in cmdline and service in cmdline.split()
+    return launched or f"{service}.app:create_app" in cmdline  # started before the launcher
 
 
 def running_pid(stack: Stack, service: str, replica: int) -> int | None:
