@@ -315,3 +315,16 @@ async def test_all_bookings_are_every_booking_for_an_admin(
     assert {sale.paid["ID"], sale.unpaid["ID"]} <= ids
     assert {b["status"] for b in bookings} <= BOOKING_STATUSES | {"expired"}
     assert int(response.headers["X-Total-Count"]) >= len(bookings)
+
+
+# GET /notifications/tickets/:bookingID/pdf
+
+
+async def test_the_ticket_of_a_paid_booking_is_a_pdf(sale: Sale, client: httpx.AsyncClient) -> None:
+    response = await client.get(
+        f"/api/notifications/tickets/{sale.paid['ID']}/pdf", headers=bare(sale.buyer.access_token)
+    )
+
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/pdf"
+    assert response.content.startswith(b"%PDF-")
