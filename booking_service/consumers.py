@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from booking_service import event_changes, service
+from booking_service import event_changes, saga
 from booking_service.resources import resources_of
 from ticketing_common.messaging import MessageContext, Subscription
 from ticketing_common.messaging.contracts import EventChanged, PaymentFailed, PaymentSucceeded
@@ -16,7 +16,7 @@ logger = logging.getLogger("booking_service.consumers")
 
 async def on_payment_success(ctx: MessageContext, payload: PaymentSucceeded) -> None:
     """Confirm the paid booking, or ask for a refund if it can no longer be confirmed."""
-    outcome = await service.settle_payment(ctx.session, resources_of(ctx.app).events, payload)
+    outcome = await saga.settle_payment(ctx.session, resources_of(ctx.app).events, payload)
     logger.info(
         "payment settled",
         extra={"booking_id": payload.booking_id, "tx_ref": payload.tx_ref, "outcome": outcome},
@@ -25,7 +25,7 @@ async def on_payment_success(ctx: MessageContext, payload: PaymentSucceeded) -> 
 
 async def on_payment_failed(ctx: MessageContext, payload: PaymentFailed) -> None:
     """A failed payment ends its pending booking and frees the seats."""
-    outcome = await service.fail_booking(ctx.session, resources_of(ctx.app).events, payload)
+    outcome = await saga.fail_booking(ctx.session, resources_of(ctx.app).events, payload)
     logger.info(
         "payment failed",
         extra={"booking_id": payload.booking_id, "tx_ref": payload.tx_ref, "outcome": outcome},

@@ -40,8 +40,8 @@ from booking_service.idempotency import (
 )
 from booking_service.models import Booking, BookingSeat, BookingStatus
 from booking_service.resources import BookingResources, release_hold_quietly
+from booking_service.saga import close_pending, locked_bookings
 from booking_service.schemas import BookingCreate, BookingOut
-from booking_service.service import close_pending, locked_bookings
 from booking_service.settings import BookingSettings
 from booking_service.store import (
     Limits,

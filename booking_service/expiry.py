@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from booking_service import service
+from booking_service import saga
 from booking_service.resources import resources_of
 from booking_service.settings import BookingSettings
 from ticketing_common.background import periodic_lifecycle
@@ -14,7 +14,7 @@ async def expire_once(app: FastAPI) -> int:
     """Expire one batch in its own transaction; returns how many bookings expired."""
     settings: BookingSettings = app.state.settings
     async with app.state.sessionmaker() as session, session.begin():
-        return await service.expire_stale_bookings(
+        return await saga.expire_stale_bookings(
             session, resources_of(app).events, batch_size=settings.expiry_batch_size
         )
 

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Request, Response
 
-from booking_service import create, queries, service
+from booking_service import create, queries, reads, saga
 from booking_service.api.deps import BookingId, EventId, EventsDep, ResourcesDep
 from booking_service.models import BookingStatus
 from booking_service.queries import BookingFilter
@@ -143,7 +143,7 @@ async def event_sales(
     status: SalesStatusFilter = BookingStatus.CONFIRMED,
 ) -> SalesList:
     """Bookings of one event, for its own organizer (or an admin)."""
-    await service.ensure_event_organizer(session, events, principal, event_id)
+    await reads.ensure_event_organizer(session, events, principal, event_id)
     items, total = await queries.list_bookings(
         resources.pg,
         BookingFilter(status=status, event_id=event_id),
@@ -157,7 +157,7 @@ async def event_sales(
 @router.get("/event/{event_id}/seats")
 async def taken_seats(event_id: EventId, _: CurrentUser, session: SessionDep) -> TakenSeats:
     """Seats of the event in active bookings: ``locked`` (awaiting payment) or ``sold``."""
-    seats = await service.taken_seats(session, event_id)
+    seats = await reads.taken_seats(session, event_id)
     return TakenSeats(
         event_id=event_id,
         seats=[TakenSeatOut.model_validate(seat, from_attributes=True) for seat in seats],
@@ -171,7 +171,7 @@ async def taken_seats(event_id: EventId, _: CurrentUser, session: SessionDep) ->
 async def get_booking(
     booking_id: BookingId, principal: CurrentUser, session: SessionDep
 ) -> BookingEnvelope:
-    booking = await service.booking_for_reader(session, principal, booking_id)
+    booking = await reads.booking_for_reader(session, principal, booking_id)
     return BookingEnvelope(booking=BookingOut.model_validate(booking))
 
 
@@ -190,7 +190,7 @@ async def cancel_booking(
     request: Request,
 ) -> BookingCancelledOut:
     """pending → cancelled (seats freed at once); confirmed → cancelled and refunded."""
-    booking, refunded = await service.cancel_booking(
+    booking, refunded = await saga.cancel_booking(
         session, events, principal, booking_id, ip=_client_ip(request)
     )
     message = "booking cancelled; a refund was requested" if refunded else "booking cancelled"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from booking_service import service
+from booking_service import reads
 from booking_service.api.deps import BookingId, EventId
 from ticketing_common.db import SessionDep
 from ticketing_common.internal.models import BookingView, LiveHolds
@@ -17,10 +17,10 @@ router = APIRouter(prefix="/internal/bookings", tags=["internal"], dependencies=
 @router.get("/holds/{event_id}")
 async def live_holds(event_id: EventId, session: SessionDep) -> LiveHolds:
     """Holds of the event's pending bookings that have not run out."""
-    return LiveHolds(event_id=event_id, holds=await service.live_holds(session, event_id))
+    return LiveHolds(event_id=event_id, holds=await reads.live_holds(session, event_id))
 
 
 @router.get("/{booking_id}")
 async def get_booking(booking_id: BookingId, session: SessionDep) -> BookingView:
-    booking = await service.get_booking(session, booking_id)
+    booking = await reads.get_booking(session, booking_id)
     return BookingView.model_validate(booking, from_attributes=True)

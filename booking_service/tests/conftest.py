@@ -28,7 +28,7 @@ from pydantic import Field
 from redis.asyncio import Redis
 from sqlalchemy import select
 
-from booking_service import service
+from booking_service import saga
 from booking_service.app import create_app
 from booking_service.resources import resources_of
 from booking_service.settings import BookingSettings
@@ -225,7 +225,7 @@ class Stack:
             }
         )
         async with self.app.state.sessionmaker() as session, session.begin():
-            return await service.settle_payment(session, resources_of(self.app).events, payment)
+            return await saga.settle_payment(session, resources_of(self.app).events, payment)
 
     async def fail(self, booking: dict[str, Any]) -> str:
         payment = PaymentFailed(
@@ -236,7 +236,7 @@ class Stack:
             reason="card declined",
         )
         async with self.app.state.sessionmaker() as session, session.begin():
-            return await service.fail_booking(session, resources_of(self.app).events, payment)
+            return await saga.fail_booking(session, resources_of(self.app).events, payment)
 
     async def outbox(self, routing_key: str, **payload_fields: Any) -> list[dict[str, Any]]:
         """Payloads booking_service wrote to its outbox under ``routing_key``, oldest first."""

@@ -1,5 +1,5 @@
 """The booking saga (DESIGN §7) after a booking exists: confirm on payment, expire,
-cancel, and the reads.
+cancel (reading bookings is :mod:`booking_service.reads`).
 
 Creating a booking is :mod:`booking_service.create`. Every change that other services
 must learn about is written to the outbox in the same transaction; holds are also released
@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,7 +23,6 @@ from booking_service.errors import BookingNotCancellable, BookingNotFound, Event
 from booking_service.models import (
     ACTIVE_STATUSES,
     Booking,
-    BookingSeat,
     BookingStatus,
     BuyerQuota,
     RefundRequest,
@@ -34,7 +32,6 @@ from ticketing_common.db import release_connection, utcnow
 from ticketing_common.errors import Forbidden
 from ticketing_common.internal.clients import EventsApi
 from ticketing_common.internal.errors import BookingReleased, EventNotFound, HoldExpired
-from ticketing_common.internal.models import LiveHold
 from ticketing_common.messaging import PermanentFailure, publish
 from ticketing_common.messaging.contracts import (
     AuditLog,
@@ -45,108 +42,12 @@ from ticketing_common.messaging.contracts import (
     PaymentSucceeded,
     RefundRequested,
 )
-from ticketing_common.security import Principal, Role
+from ticketing_common.security import Principal
 
 logger = logging.getLogger("booking_service.saga")
 
 CancelReason = Literal["expired", "cancelled", "payment_failed"]
 RefundReason = Literal["booking_not_pending", "cancelled_by_user", "cancelled_by_admin"]
-
-
-# --- reading bookings -----------------------------------------------------------------
-
-
-async def _load_booking(session: AsyncSession, booking_id: int) -> Booking:
-    booking = await session.get(Booking, booking_id)
-    if booking is None:
-        raise BookingNotFound()
-    return booking
-
-
-async def get_booking(session: AsyncSession, booking_id: int) -> Booking:
-    return await _load_booking(session, booking_id)
-
-
-async def booking_for_reader(
-    session: AsyncSession, principal: Principal, booking_id: int
-) -> Booking:
-    """The booking, if the caller is its owner, the organizer of its event, or an admin."""
-    booking = await _load_booking(session, booking_id)
-    if not _may_read(principal, booking):
-        raise Forbidden("only the booking's owner, the event's organizer or an admin may see it")
-    return booking
-
-
-def _may_read(principal: Principal, booking: Booking) -> bool:
-    if principal.is_admin or principal.user_id == booking.user_id:
-        return True
-    return principal.role is Role.ORGANIZER and principal.user_id == booking.organizer_id
-
-
-async def ensure_event_organizer(
-    session: AsyncSession, events: EventsApi, principal: Principal, event_id: int
-) -> None:
-    """Only the event's own organizer (or an admin) reads its sales.
-
-    Any booking of the event names its organizer; only an event nobody booked yet is
-    asked of event_service.
-    """
-    if principal.is_admin:
-        return
-    organizer_id = await session.scalar(
-        select(Booking.organizer_id).where(Booking.event_id == event_id).limit(1)
-    )
-    if organizer_id is None:
-        await release_connection(session)
-        organizer_id = (await events.event(event_id)).organizer_id
-    if organizer_id != principal.user_id:
-        raise Forbidden("only the event's organizer may see its sales")
-
-
-@dataclass(frozen=True, slots=True)
-class TakenSeat:
-    seat_id: str
-    ticket_class: str
-    row: int
-    number: int
-    price: Decimal
-    status: Literal["locked", "sold"]
-
-
-async def taken_seats(session: AsyncSession, event_id: int) -> list[TakenSeat]:
-    """Seats of the event in active bookings: ``locked`` while pending, ``sold`` once paid.
-
-    A pending booking whose hold ran out no longer locks anything, even before the
-    expiry loop has marked it.
-    """
-    rows = await session.execute(
-        select(
-            BookingSeat.seat_id,
-            BookingSeat.ticket_class,
-            BookingSeat.row,
-            BookingSeat.number,
-            BookingSeat.price,
-            BookingSeat.status,
-        )
-        .join(Booking, Booking.id == BookingSeat.booking_id)
-        .where(
-            BookingSeat.event_id == event_id,
-            (BookingSeat.status == BookingStatus.CONFIRMED)
-            | ((BookingSeat.status == BookingStatus.PENDING) & (Booking.expires_at > utcnow())),
-        )
-        .order_by(BookingSeat.ticket_class, BookingSeat.row, BookingSeat.number)
-    )
-    return [
-        TakenSeat(
-            seat_id=seat_id,
-            ticket_class=ticket_class,
-            row=row,
-            number=number,
-            price=price,
-            status="sold" if status == BookingStatus.CONFIRMED else "locked",
-        )
-        for seat_id, ticket_class, row, number, price, status in rows
-    ]
 
 
 # --- leaving the pending state ---------------------------------------------------------
@@ -498,25 +399,3 @@ async def fail_booking(session: AsyncSession, events: EventsApi, payment: Paymen
         return "ignored"
     await close_pending(session, events, booking, BookingStatus.FAILED, reason="payment_failed")
     return "failed"
-
-
-# --- the seat gate's rebuild ------------------------------------------------------------
-
-
-async def live_holds(session: AsyncSession, event_id: int) -> list[LiveHold]:
-    """The holds of the event's pending bookings that have not run out: what a seat gate
-    rebuilt from PostgreSQL must restore, so a lost Redis costs no buyer their seat."""
-    rows = await session.execute(
-        select(Booking.hold_token, Booking.expires_at, func.array_agg(BookingSeat.seat_id))
-        .join(BookingSeat, BookingSeat.booking_id == Booking.id)
-        .where(
-            Booking.event_id == event_id,
-            Booking.status == BookingStatus.PENDING,
-            Booking.expires_at > utcnow(),
-        )
-        .group_by(Booking.id)
-    )
-    return [
-        LiveHold(token=token, seat_ids=list(seat_ids), expires_at=expires_at)
-        for token, expires_at, seat_ids in rows
-    ]
