@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from auth_service.api import router
 from auth_service.consumers import SUBSCRIPTIONS
 from auth_service.passwords import password_hasher_lifecycle
+from auth_service.resources import auth_resources_lifecycle, resources_of
 from auth_service.service import ensure_admin
 from auth_service.settings import AuthSettings, get_settings
 from ticketing_common.app import create_service_app
@@ -21,8 +22,9 @@ DESCRIPTION = "Users, roles, JWT sessions, organizer approval and the audit log.
 @contextlib.asynccontextmanager
 async def admin_seed_lifecycle(app: FastAPI) -> AsyncIterator[None]:
     """Make sure the admin from ``ADMIN_EMAIL``/``ADMIN_PASSWORD`` exists before serving."""
-    async with app.state.sessionmaker() as session, session.begin():
-        await ensure_admin(session, app.state.settings, app.state.passwords)
+    resources = resources_of(app)
+    async with resources.sessionmaker() as session, session.begin():
+        await ensure_admin(session, resources.settings, resources.passwords)
     yield
 
 
@@ -33,6 +35,7 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifecycles=[
             password_hasher_lifecycle,
+            auth_resources_lifecycle,
             admin_seed_lifecycle,
             messaging_lifecycle(subscriptions=SUBSCRIPTIONS),
         ],

@@ -6,25 +6,24 @@ from fastapi import FastAPI
 
 from booking_service import saga
 from booking_service.resources import resources_of
-from booking_service.settings import BookingSettings
 from ticketing_common.background import periodic_lifecycle
 
 
 async def expire_once(app: FastAPI) -> int:
     """Expire one batch in its own transaction; returns how many bookings expired."""
-    settings: BookingSettings = app.state.settings
-    async with app.state.sessionmaker() as session, session.begin():
+    resources = resources_of(app)
+    async with resources.sessionmaker() as session, session.begin():
         return await saga.expire_stale_bookings(
-            session, resources_of(app).events, batch_size=settings.expiry_batch_size
+            session, resources.events, batch_size=resources.settings.expiry_batch_size
         )
 
 
 def _interval(app: FastAPI) -> float:
-    return float(app.state.settings.expiry_interval_seconds)
+    return float(resources_of(app).settings.expiry_interval_seconds)
 
 
 def _batch_size(app: FastAPI) -> float:
-    return float(app.state.settings.expiry_batch_size)
+    return float(resources_of(app).settings.expiry_batch_size)
 
 
 #: every interval, expire batches until none is full; runs in every replica (each batch

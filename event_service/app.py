@@ -12,9 +12,10 @@ from fastapi import FastAPI
 from event_service.api import router
 from event_service.cache import EventCache
 from event_service.consumers import SUBSCRIPTIONS
+from event_service.resources import EventResources
 from event_service.seat_gate import HoldsSource, RestoredHold, SeatGate
 from event_service.seat_map import SeatMaps
-from event_service.service import EventResources, locked_layout
+from event_service.service import locked_layout
 from event_service.settings import EventSettings, get_settings
 from ticketing_common.app import create_service_app
 from ticketing_common.errors import ServiceUnavailable, UpstreamError

@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from event_service.holds import SeatHolds
+from event_service.resources import resources_of
 from ticketing_common.errors import BadRequest, Conflict
 from ticketing_common.messaging import MessageContext, PermanentFailure, Subscription
 from ticketing_common.messaging.contracts import BookingCancelled, BookingConfirmed
 
 
 def _holds(ctx: MessageContext) -> SeatHolds:
-    return SeatHolds(ctx.session, ctx.app.state.event_resources)
+    return SeatHolds(ctx.session, resources_of(ctx.app))
 
 
 async def on_booking_confirmed(ctx: MessageContext, payload: BookingConfirmed) -> None:

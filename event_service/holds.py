@@ -30,9 +30,10 @@ from event_service.errors import (
 )
 from event_service.metrics import HOLD_CONFIRMS, SEAT_HOLDS
 from event_service.models import Event, ReleasedBooking, SoldSeat
+from event_service.resources import EventResources
 from event_service.schemas import EventRecord
 from event_service.seat_gate import HoldReply
-from event_service.service import EventResources, EventService, event_record
+from event_service.service import EventService, event_record
 from ticketing_common.db import utcnow
 from ticketing_common.errors import BadRequest
 from ticketing_common.internal.models import HeldSeat, HoldGranted, HoldRequest

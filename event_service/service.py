@@ -20,7 +20,6 @@ from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from event_service.cache import EventCache
 from event_service.errors import (
     CapacityInUse,
     EventNotFound,
@@ -28,6 +27,7 @@ from event_service.errors import (
     RescheduleTooSoon,
 )
 from event_service.models import Event, SoldSeat
+from event_service.resources import EventResources
 from event_service.schemas import (
     MAX_SEATS_PER_EVENT,
     EventCreate,
@@ -38,9 +38,7 @@ from event_service.schemas import (
     EventUpdate,
     OrganizerEvent,
 )
-from event_service.seat_gate import GateLayout, GateUnavailable, SeatGate
-from event_service.seat_map import SeatMaps
-from event_service.settings import EventSettings
+from event_service.seat_gate import GateLayout, GateUnavailable
 from ticketing_common.db import utcnow
 from ticketing_common.errors import BadRequest
 from ticketing_common.messaging import publish
@@ -155,17 +153,6 @@ class TimeAndPlace:
             new_venue=after.venue,
             changed_at=utcnow(),
         )
-
-
-@dataclass(frozen=True, slots=True)
-class EventResources:
-    """What every request and message handler of event_service shares (one per app)."""
-
-    gate: SeatGate
-    cache: EventCache
-    settings: EventSettings
-    sessionmaker: async_sessionmaker[AsyncSession]
-    seat_maps: SeatMaps
 
 
 async def event_record(resources: EventResources, event_id: int) -> EventRecord:

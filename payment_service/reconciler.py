@@ -22,11 +22,11 @@ async def reconcile_once(app: FastAPI) -> int:
 
 
 def _interval(app: FastAPI) -> float:
-    return float(app.state.settings.payment_reconcile_interval_seconds)
+    return float(resources_of(app).settings.payment_reconcile_interval_seconds)
 
 
 def _batch_size(app: FastAPI) -> float:
-    return float(app.state.settings.payment_reconcile_batch)
+    return float(resources_of(app).settings.payment_reconcile_batch)
 
 
 reconciler_lifecycle = periodic_lifecycle(

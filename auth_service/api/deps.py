@@ -13,8 +13,8 @@ from starlette.datastructures import UploadFile
 
 from auth_service.documents import Document, check_document
 from auth_service.errors import InvalidDocument
+from auth_service.resources import resources_of
 from auth_service.service import AuthService
-from auth_service.settings import AuthSettings
 from ticketing_common.db import SessionDep
 from ticketing_common.errors import BadRequest, PayloadTooLarge
 
@@ -32,13 +32,13 @@ def client_ip(request: Request) -> str | None:
 
 
 async def get_auth_service(request: Request, session: SessionDep) -> AuthService:
-    state = request.app.state
+    resources = resources_of(request.app)
     return AuthService(
         session=session,
-        settings=state.settings,
-        redis=state.redis,
-        passwords=state.passwords,
-        sessionmaker=state.sessionmaker,
+        settings=resources.settings,
+        redis=resources.redis,
+        passwords=resources.passwords,
+        sessionmaker=resources.sessionmaker,
         ip=client_ip(request),
     )
 
@@ -62,7 +62,7 @@ def _validated(model: type[M], data: Any) -> M:
 async def read_body_with_document(request: Request, model: type[M]) -> BodyWithDocument[M]:
     """A JSON body, urlencoded form fields, or multipart form fields plus an optional
     ``document`` file (the original took forms)."""
-    settings: AuthSettings = request.app.state.settings
+    settings = resources_of(request.app).settings
     content_type = request.headers.get("content-type", "").lower()
     if content_type.startswith("multipart/form-data"):
         declared = request.headers.get("content-length", "")

@@ -7,7 +7,8 @@ from typing import Annotated
 from fastapi import Depends, Path, Request
 
 from event_service.holds import SeatHolds
-from event_service.service import EventResources, EventService
+from event_service.resources import EventResources, resources_of
+from event_service.service import EventService
 from ticketing_common.db import SessionDep
 from ticketing_common.pagination import MAX_ID
 
@@ -15,21 +16,21 @@ EventId = Annotated[int, Path(ge=1, le=MAX_ID, description="event id")]
 
 
 async def get_event_service(request: Request, session: SessionDep) -> EventService:
-    return EventService(session, request.app.state.event_resources)
+    return EventService(session, resources_of(request.app))
 
 
 EventServiceDep = Annotated[EventService, Depends(get_event_service)]
 
 
 async def get_seat_holds(request: Request, session: SessionDep) -> SeatHolds:
-    return SeatHolds(session, request.app.state.event_resources)
+    return SeatHolds(session, resources_of(request.app))
 
 
 SeatHoldsDep = Annotated[SeatHolds, Depends(get_seat_holds)]
 
 
 async def get_resources(request: Request) -> EventResources:
-    resources: EventResources = request.app.state.event_resources
+    resources: EventResources = resources_of(request.app)
     return resources
 
 

@@ -40,7 +40,7 @@ def _utc(value: datetime | None) -> datetime | None:
 )
 async def list_events(
     events: EventServiceDep,
-    request: Request,
+    resources: ResourcesDep,
     response: Response,
     q: Annotated[
         str | None, Query(max_length=200, description="text in title, description or location")
@@ -65,7 +65,7 @@ async def list_events(
     )
     found, total = await events.list_events(filters)
     set_total_count(response, total)
-    max_age = request.app.state.settings.public_list_max_age_seconds
+    max_age = resources.settings.public_list_max_age_seconds
     if max_age:
         # The gateway micro-caches the public list for this long (nginx proxy_cache).
         response.headers["Cache-Control"] = f"public, max-age={max_age}"
