@@ -127,6 +127,23 @@ async def test_a_signed_callback_that_is_not_json_is_400(simulated: Payments) ->
     assert response.status_code == 400
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * 30_000 + b"]" * 30_000,
+        b'{"tx_ref": ' + b'{"a": ' * 10_000 + b"1" + b"}" * 10_001,
+    ],
+    ids=["nested arrays", "nested objects"],
+)
+async def test_a_signed_callback_nested_deep_is_a_400_not_a_500(
+    simulated: Payments, body: bytes
+) -> None:
+    response = await simulated.callback("tx-deep", body=body)
+
+    assert response.status_code == 400, response.text
+    assert "tx_ref" in response.json()["error"]
+
+
 async def test_a_callback_for_a_settled_payment_asks_the_provider_nothing(
     payments: Payments, monkeypatch: pytest.MonkeyPatch
 ) -> None:
