@@ -308,8 +308,10 @@ def test_prometheus_scrapes_the_compose_services_at_their_ports(
                 assert (host, port) == ("localhost", "9090")
                 continue
             assert host in services, f"scrape target {target} is not a compose service"
-            command = services[host]["command"]
-            assert command[command.index("--port") + 1] == port
+            # each service listens on its settings' port (the launcher reads PORT)
+            assert services[host]["command"][-1] == host
+            settings = importlib.import_module(f"{host}.settings").get_settings()
+            assert str(settings.port) == port
 
 
 def test_grafana_loads_the_provisioned_data_source_and_dashboards(
