@@ -12,12 +12,13 @@ import os
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from email.message import EmailMessage
 from typing import Any
 
 import httpx
 
+from tests import support_events
 from tests.conftest import Mailbox, unique_email
 from ticketing_common.security import issue_token
 from ticketing_common.settings import DEV_JWT_SECRET, DEV_TICKET_SIGNING_SECRET
@@ -87,24 +88,8 @@ def organizer() -> Account:
 
 
 async def create_event(client: httpx.AsyncClient, **overrides: Any) -> dict[str, Any]:
-    body = {
-        "title": f"Ethio-Jazz Night {uuid.uuid4().hex[:6]}",
-        "description": "Live music",
-        "date": (datetime.now(UTC) + timedelta(days=30)).replace(microsecond=0).isoformat(),
-        "location": "Millennium Hall, Addis Ababa",
-        "price_normal": "100.00",
-        "price_vip": "250.00",
-        "price_vvip": "500.00",
-        "seats_normal": 20,
-        "seats_vip": 10,
-        "seats_vvip": 4,
-        "seats_per_row": 10,
-        **overrides,
-    }
-    response = await client.post("/api/events", json=body, headers=organizer().headers)
-    assert response.status_code == 201, response.text
-    event: dict[str, Any] = response.json()["event"]
-    return event
+    """An event (``tests.support_events.event_payload``) by a signed-in organizer."""
+    return await support_events.create_event(client, headers=organizer().headers, **overrides)
 
 
 async def book(

@@ -8,10 +8,11 @@ and the RabbitMQ vhost ``ticketing_pytest`` keep unit tests apart from the runni
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import subprocess
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import httpx
@@ -132,3 +133,47 @@ async def route_internal_calls(app: FastAPI, transport: httpx.AsyncBaseTransport
     """
     http: InternalClient = app.state.http
     await http.use_transport(transport)
+
+
+class InProcessNetwork(httpx.AsyncBaseTransport):
+    """A tiny network of in-process apps: each request goes to the app registered for its
+    host (``network.add("booking.internal", app)``), and ``sent`` lists what was asked for
+    (``"GET /internal/bookings/1"``), in order. With ``held``, every request waits until the
+    event is set (a network that holds a callback in flight). An unhandled error comes
+    back as the 500 a real server would send, unless ``raise_app_exceptions``."""
+
+    def __init__(
+        self,
+        routes: Mapping[str, FastAPI] | None = None,
+        held: asyncio.Event | None = None,
+        *,
+        raise_app_exceptions: bool = False,
+    ) -> None:
+        self._routes: dict[str, httpx.ASGITransport] = {}
+        self._raise = raise_app_exceptions
+        self._held = held
+        self.held_now = 0
+        self.sent: list[str] = []
+        for host, app in (routes or {}).items():
+            self.add(host, app)
+
+    def add(self, host: str, app: FastAPI) -> None:
+        self._routes[host] = httpx.ASGITransport(app=app, raise_app_exceptions=self._raise)
+
+    @property
+    def paths(self) -> list[str]:
+        """The paths asked for, in order (``sent`` without the methods)."""
+        return [entry.split(" ", 1)[1] for entry in self.sent]
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.sent.append(f"{request.method} {request.url.path}")
+        if self._held is not None:
+            self.held_now += 1
+            try:
+                await self._held.wait()
+            finally:
+                self.held_now -= 1
+        transport = self._routes.get(request.url.host)
+        if transport is None:
+            raise httpx.ConnectError(f"no service at {request.url.host}", request=request)
+        return await transport.handle_async_request(request)

@@ -32,10 +32,15 @@ from notification_service.models import Notification
 from notification_service.service import Notifier
 from notification_service.settings import NotificationSettings
 from notification_service.tests.smtp import SmtpSink, smtp_sink
-from notification_service.tests.stack import SERVICE_URLS, InProcessServices, Stack
+from notification_service.tests.stack import SERVICE_URLS, Stack
 from ticketing_common.db import create_engine, create_pg_pool, create_sessionmaker
 from ticketing_common.messaging import MessagingSettings
-from ticketing_common.testing import fresh_database, route_internal_calls, running_app
+from ticketing_common.testing import (
+    InProcessNetwork,
+    fresh_database,
+    route_internal_calls,
+    running_app,
+)
 
 REDIS_DB = 6
 VHOST = "ticketing_pytest_notification"
@@ -206,14 +211,14 @@ async def stack(
     auth_app = create_auth_app(auth_settings)
     event_app = create_event_app(event_settings)
     booking_app = create_booking_app(booking_settings)
-    apps = {"auth": auth_app, "event": event_app, "booking": booking_app}
+    apps = {"auth.internal": auth_app, "event.internal": event_app, "booking.internal": booking_app}
     # notification_service's calls go through a transport of their own, so a test can tell
     # them from those booking_service and event_service make to each other.
-    from_notification = InProcessServices(apps)
+    from_notification = InProcessNetwork(apps, raise_app_exceptions=True)
     notification_app = create_app(
         settings, messaging=FAST_MESSAGING, internal_transport=from_notification
     )
-    between_others = InProcessServices(apps)
+    between_others = InProcessNetwork(apps, raise_app_exceptions=True)
     async with (
         running_app(auth_app) as auth,
         running_app(event_app) as events,
@@ -230,5 +235,5 @@ async def stack(
             bookings,
             notifications,
             notification_app,
-            from_notification.calls,
+            from_notification,
         )

@@ -1,7 +1,8 @@
 """The real auth, event and booking apps beside notification_service, all in-process.
 
-Internal calls between them go through :class:`InProcessServices`, an httpx transport that
-routes ``http://<name>.internal`` to that app, so every lookup runs the real endpoint on
+Internal calls between them go through
+:class:`ticketing_common.testing.InProcessNetwork`, which routes ``http://<name>.internal``
+to that app, so every lookup runs the real endpoint on
 the real database. Messages travel through the real RabbitMQ (a vhost of this suite's
 own), so a booking confirmed by booking_service reaches notification_service as in
 production: outbox, relay, exchange, queue, consumer.
@@ -26,6 +27,7 @@ from ticketing_common.messaging.contracts import Payload, PaymentSucceeded
 from ticketing_common.messaging.envelope import CONTENT_TYPE, draft_envelope, encode_envelope
 from ticketing_common.security import SERVICE_TOKEN_HEADER, issue_token
 from ticketing_common.settings import ServiceSettings
+from ticketing_common.testing import InProcessNetwork
 
 SERVICE_URLS = {
     "AUTH_SERVICE_URL": "http://auth.internal",
@@ -34,27 +36,6 @@ SERVICE_URLS = {
     "PAYMENT_SERVICE_URL": "http://payment.internal",
 }
 PASSWORD = "Correct-Horse-9"
-
-
-class InProcessServices(httpx.AsyncBaseTransport):
-    """Routes ``http://<name>.internal/...`` to the in-process app registered as ``name``,
-    and notes every path it was asked for (what a service called, in order)."""
-
-    def __init__(self, apps: dict[str, FastAPI] | None = None) -> None:
-        self._apps: dict[str, httpx.ASGITransport] = {}
-        self.calls: list[str] = []
-        for name, app in (apps or {}).items():
-            self.add(name, app)
-
-    def add(self, name: str, app: FastAPI) -> None:
-        self._apps[f"{name}.internal"] = httpx.ASGITransport(app=app)
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.calls.append(request.url.path)
-        transport = self._apps.get(request.url.host)
-        if transport is None:
-            raise httpx.ConnectError(f"no service at {request.url.host}", request=request)
-        return await transport.handle_async_request(request)
 
 
 def code_in(message: EmailMessage, label: str) -> str:
@@ -87,9 +68,14 @@ class Stack:
     bookings: httpx.AsyncClient
     notifications: httpx.AsyncClient
     notification_app: FastAPI
-    #: the internal calls notification_service made (paths, in order)
-    notification_calls: list[str]
+    #: the network notification_service's internal calls go through
+    notification_network: InProcessNetwork
     admin: User = field(init=False)
+
+    @property
+    def notification_calls(self) -> list[str]:
+        """The internal calls notification_service made (paths, in order)."""
+        return self.notification_network.paths
 
     def __post_init__(self) -> None:
         self.admin = self.token_holder(role="admin")

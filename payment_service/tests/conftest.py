@@ -51,6 +51,7 @@ from ticketing_common.messaging.contracts import (
 from ticketing_common.messaging.schema import MESSAGING_TABLES, inbox_messages, outbox_messages
 from ticketing_common.security import issue_token
 from ticketing_common.testing import (
+    InProcessNetwork,
     fresh_database,
     route_internal_calls,
     running_app,
@@ -69,27 +70,11 @@ class BookingSettingsForPayments(BookingSettings):
     db_name: str = Field("booking_db_for_payments", alias="DB_NAME")
 
 
-class ServiceRouter(httpx.AsyncBaseTransport):
-    """Sends each request to the in-process app that owns its host, like a tiny network."""
-
-    def __init__(self, routes: dict[str, FastAPI], held: asyncio.Event | None = None) -> None:
-        self._routes = {host: httpx.ASGITransport(app=app) for host, app in routes.items()}
-        self._held = held
-        self.held_now = 0  # requests the network is holding at this moment
-        self.sent: list[str] = []  # "GET /internal/bookings/1", in the order sent
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.sent.append(f"{request.method} {request.url.path}")
-        if self._held is not None:  # the network holds every request until the test lets go
-            self.held_now += 1
-            try:
-                await self._held.wait()
-            finally:
-                self.held_now -= 1
-        transport = self._routes.get(request.url.host)
-        if transport is None:
-            raise httpx.ConnectError(f"no service at {request.url.host}", request=request)
-        return await transport.handle_async_request(request)
+def ServiceRouter(
+    routes: dict[str, FastAPI], held: asyncio.Event | None = None
+) -> InProcessNetwork:
+    """The apps of ``routes`` on an in-process network (app errors raised, not 500s)."""
+    return InProcessNetwork(routes, held, raise_app_exceptions=True)
 
 
 @pytest.fixture(scope="session")
@@ -210,7 +195,7 @@ class Payments:
     payment_engine: AsyncEngine
     fake_chapa: FakeChapa | None
     #: the network of the app's internal calls (``network.sent`` lists them)
-    network: ServiceRouter
+    network: InProcessNetwork
 
     @property
     def provider_name(self) -> str:

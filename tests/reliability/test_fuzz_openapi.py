@@ -75,7 +75,7 @@ from tests.support_events import event_payload
 from ticketing_common.app import document_errors
 from ticketing_common.security import SERVICE_TOKEN_HEADER, issue_token
 from ticketing_common.settings import ServiceSettings
-from ticketing_common.testing import fresh_database, route_internal_calls
+from ticketing_common.testing import InProcessNetwork, fresh_database, route_internal_calls
 
 # The apps run on a thread of their own, where libraries draw from `random` (retry jitter)
 # while Hypothesis draws a case; Hypothesis takes that for a strategy using `random`.
@@ -158,21 +158,8 @@ payment_schema = SCHEMAS["payment_service"]
 notification_schema = SCHEMAS["notification_service"]
 
 
-class ServiceRouter(httpx.AsyncBaseTransport):
-    """Sends each request to the in-process app that owns its host, like a tiny network."""
-
-    def __init__(self) -> None:
-        self.routes: dict[str, httpx.ASGITransport] = {}
-
-    def add(self, host: str, app: FastAPI) -> None:
-        # An unhandled error comes back as the 500 a real server would send.
-        self.routes[host] = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        transport = self.routes.get(request.url.host)
-        if transport is None:
-            raise httpx.ConnectError(f"no service at {request.url.host}", request=request)
-        return await transport.handle_async_request(request)
+#: the services on one in-process network; an unhandled error comes back as a 500
+ServiceRouter = InProcessNetwork
 
 
 def _wire(text: str | bytes) -> bytes:
