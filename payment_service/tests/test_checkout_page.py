@@ -90,6 +90,7 @@ async def test_the_buyer_returns_to_the_front_ends_payment_page_by_default(
     tx_ref, checkout_url = await _checkout(simulated)
 
     response = await simulated.client.post(f"{_path(checkout_url)}/{outcome}")
+    await simulated.callbacks_delivered()  # settled before the app stops
 
     location = urlsplit(response.headers["location"])
     status = "success" if outcome == "pay" else "failed"
@@ -132,6 +133,7 @@ async def test_the_buyer_returns_to_the_configured_return_url(
         tx_ref, checkout_url = await _checkout(p)
 
         response = await p.client.post(f"{_path(checkout_url)}/pay")
+        await p.callbacks_delivered()  # settled before the app stops
 
     location = urlsplit(response.headers["location"])
     assert response.status_code == 303
