@@ -39,6 +39,12 @@ def _read_stat(pid: int) -> tuple[int, int] | None:
     return ticks, int(statm.split()[1]) * PAGE_BYTES
 
 
+def cpu_seconds(pids: Iterable[int]) -> float:
+    """CPU time (user + system) the processes have used so far; gone ones count 0."""
+    ticks = sum(stat[0] for pid in pids if (stat := _read_stat(pid)) is not None)
+    return ticks / CLOCK_TICKS
+
+
 def _comm(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/comm").read_text().strip()

@@ -13,11 +13,11 @@ import asyncio
 import statistics
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 
 from bench.prepare import Account, Gateway, create_event, event_body
+from bench.procstats import cpu_seconds
 
 SEATS = {"normal": 80_000, "vip": 15_000, "vvip": 5_000}
 PER_ROW = 100
@@ -44,29 +44,16 @@ class SeatMapRow:
     conditional: Reads
 
 
-def _cpu_ticks(pids: list[int]) -> int:
-    total = 0
-    for pid in pids:
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        total += int(fields[11]) + int(fields[12])
-    return total
-
-
 def _reads(
     client: httpx.Client, path: str, headers: dict[str, str], count: int, pids: list[int]
 ) -> tuple[Reads, httpx.Response]:
-    ticks_per_second = 100  # USER_HZ on Linux
     times, response = [], None
-    before = _cpu_ticks(pids)
+    before = cpu_seconds(pids)
     for _ in range(count):
         started = time.perf_counter()
         response = client.get(path, headers=headers)
         times.append((time.perf_counter() - started) * 1000)
-    spent_ms = (_cpu_ticks(pids) - before) * 1000 / ticks_per_second
+    spent_ms = (cpu_seconds(pids) - before) * 1000
     assert response is not None
     wire = response.num_bytes_downloaded  # as sent: gzipped where the gateway gzips
     return Reads(statistics.median(times), wire, spent_ms / count), response

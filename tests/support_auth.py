@@ -46,6 +46,7 @@ __all__ = [
     "admin_token",
     "admin_tokens",
     "approved_organizer",
+    "bare",
     "bearer",
     "code_from_mailbox",
     "login",
@@ -60,6 +61,11 @@ __all__ = [
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def bare(token: str) -> dict[str, str]:
+    """``Authorization`` as some of the original's clients send it: the token alone."""
+    return {"Authorization": token}
 
 
 def user_id_of(access_token: str) -> int:

@@ -70,13 +70,6 @@ class BookingSettingsForPayments(BookingSettings):
     db_name: str = Field("booking_db_for_payments", alias="DB_NAME")
 
 
-def ServiceRouter(
-    routes: dict[str, FastAPI], held: asyncio.Event | None = None
-) -> InProcessNetwork:
-    """The apps of ``routes`` on an in-process network (app errors raised, not 500s)."""
-    return InProcessNetwork(routes, held, raise_app_exceptions=True)
-
-
 @pytest.fixture(scope="session")
 def payment_settings() -> PaymentSettings:
     settings = fresh_database(
@@ -448,9 +441,11 @@ def payments_factory(
         settings = PaymentSettings(**fields)
         app = create_app(settings)
         if fake is None:  # the simulated provider's callbacks reach this app in-process
-            app.state.provider_transport = ServiceRouter({PAYMENT_HOST: app}, callbacks_held)
+            app.state.provider_transport = InProcessNetwork(
+                {PAYMENT_HOST: app}, callbacks_held, raise_app_exceptions=True
+            )
         async with running_app(app) as client:
-            network = ServiceRouter({BOOKING_HOST: booking_app})
+            network = InProcessNetwork({BOOKING_HOST: booking_app}, raise_app_exceptions=True)
             await route_internal_calls(app, network)
             yield Payments(app, client, settings, booking_engine, payment_engine, fake, network)
 

@@ -19,11 +19,10 @@ from payment_service.tests.conftest import (
     EVENT_HOST,
     Payments,
     PaymentsFactory,
-    ServiceRouter,
 )
 from ticketing_common.db import utcnow
 from ticketing_common.messaging.contracts import BookedSeat, BookingCreated
-from ticketing_common.testing import route_internal_calls
+from ticketing_common.testing import InProcessNetwork, route_internal_calls
 
 
 async def _lookups(payments: Payments, source: str) -> float:
@@ -227,8 +226,9 @@ async def test_an_old_booking_takes_its_title_from_event_service_once_a_minute(
 ) -> None:
     """Bookings made before bookings kept their event's title."""
     monkeypatch.setattr(payable_bookings, "_TITLES", TTLCache(maxsize=16, ttl=60))
-    network = ServiceRouter(
-        {BOOKING_HOST: booking_app, EVENT_HOST: _event_service({424242: "የሙዚቃ ኮንሰርት"})}
+    network = InProcessNetwork(
+        {BOOKING_HOST: booking_app, EVENT_HOST: _event_service({424242: "የሙዚቃ ኮንሰርት"})},
+        raise_app_exceptions=True,
     )
     await route_internal_calls(simulated.app, network)
     buyer = simulated.buyer()
@@ -298,7 +298,7 @@ async def test_no_pooled_connection_waits_while_booking_service_answers(
         opened = await p.open_checkout(buyer, open_booking)
         late_booking = await p.booking(buyer, row=2, announced=False)
         held = asyncio.Event()
-        network = ServiceRouter({BOOKING_HOST: booking_app}, held)
+        network = InProcessNetwork({BOOKING_HOST: booking_app}, held, raise_app_exceptions=True)
         await route_internal_calls(p.app, network)
         waiting = asyncio.create_task(p.initialize(buyer, late_booking))
         async with asyncio.timeout(10):

@@ -20,7 +20,7 @@ import pytest
 
 from tests.conftest import Mailbox, gateway_client
 from tests.contract.shapes import NUMBER, assert_shape
-from tests.support_auth import admin_token, approved_organizer, bearer
+from tests.support_auth import admin_token, approved_organizer, bare, bearer
 from tests.support_booking import Buyer, new_buyer, wait_for_booking_status
 from tests.support_events import create_event
 from tests.support_payment import pay_booking
@@ -54,11 +54,6 @@ FRONT_END_SEATS = [
     {"id": "vip-1-1", "row": 1, "number": 1, "price": PRICE_VIP},
     {"id": "normal-1-1", "row": 1, "number": 1, "price": PRICE_NORMAL},
 ]
-
-
-def bare(token: str) -> dict[str, str]:
-    """``Authorization`` as some of the original's clients send it: the token alone."""
-    return {"Authorization": token}
 
 
 @dataclass

@@ -17,7 +17,7 @@ import pytest
 
 from tests.conftest import Mailbox, gateway_client
 from tests.contract.shapes import NUMBER, assert_shape
-from tests.support_auth import approved_organizer
+from tests.support_auth import approved_organizer, bare
 from tests.support_booking import new_buyer
 
 pytestmark = pytest.mark.stack
@@ -57,10 +57,6 @@ ORIGINAL_BODY: dict[str, Any] = {
     "seats_vip": 6,
     "seats_vvip": 4,
 }
-
-
-def bare(token: str) -> dict[str, str]:
-    return {"Authorization": token}
 
 
 @dataclass

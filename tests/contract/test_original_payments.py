@@ -17,6 +17,7 @@ import pytest
 
 from tests.conftest import Mailbox, gateway_client
 from tests.contract.shapes import NUMBER, assert_shape
+from tests.support_auth import bare
 from tests.support_booking import Buyer, new_buyer, wait_for_booking_status
 from tests.support_events import create_event, signed_headers
 
@@ -40,11 +41,6 @@ ERROR = {"error": str}
 #: the original's front end, where the provider sends the buyer back (FRONTEND_URL default)
 FRONTEND_URL = "http://localhost:3000"
 PRICE_VIP = 400
-
-
-def bare(token: str) -> dict[str, str]:
-    """``Authorization`` as some of the original's clients send it: the token alone."""
-    return {"Authorization": token}
 
 
 @pytest.fixture(scope="module")

@@ -158,10 +158,6 @@ payment_schema = SCHEMAS["payment_service"]
 notification_schema = SCHEMAS["notification_service"]
 
 
-#: the services on one in-process network; an unhandled error comes back as a 500
-ServiceRouter = InProcessNetwork
-
-
 def _wire(text: str | bytes) -> bytes:
     """A header as a server gets it: latin-1 where it fits, else the UTF-8 bytes."""
     if isinstance(text, bytes):
@@ -186,7 +182,7 @@ class InProcessAdapter(requests.adapters.HTTPAdapter):
     their own; each request is handed to that loop and waited for at most ``timeout``.
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, router: ServiceRouter) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, router: InProcessNetwork) -> None:
         super().__init__()
         self.loop = loop
         self.router = router
@@ -324,7 +320,7 @@ def _settings(service: str, tmp: Path) -> ServiceSettings:
     )
 
 
-def _create_app(service: str, settings: ServiceSettings, router: ServiceRouter) -> FastAPI:
+def _create_app(service: str, settings: ServiceSettings, router: InProcessNetwork) -> FastAPI:
     if service == "auth_service":
         assert isinstance(settings, AuthSettings)
         return create_auth_app(settings)
@@ -392,7 +388,7 @@ def _run_loop(loop: asyncio.AbstractEventLoop) -> None:
 @contextlib.contextmanager
 def serving(
     apps: dict[str, FastAPI],
-    router: ServiceRouter,
+    router: InProcessNetwork,
     on_start: Callable[[], Awaitable[None]] | None = None,
 ) -> Iterator[requests.Session]:
     """Run ``apps`` (lifespans included) on a loop in a thread; a session reaches them."""
@@ -438,7 +434,7 @@ def fuzz_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzStack]:
     _reset_vhost()
     Redis(db=REDIS_DB).flushdb()
     tmp = tmp_path_factory.mktemp("fuzz")
-    router = ServiceRouter()
+    router = InProcessNetwork()
     settings = {service: _settings(service, tmp) for service in HOSTS}
     apps = {service: _create_app(service, settings[service], router) for service in HOSTS}
     for service, app in apps.items():
@@ -605,7 +601,7 @@ def test_the_checks_catch_a_hang_a_crash_and_an_error_that_is_not_json() -> None
     async def undocumented() -> JSONResponse:
         return JSONResponse({"error": "taken"}, status_code=409)
 
-    router = ServiceRouter()
+    router = InProcessNetwork()
     router.add("toy.fuzz", toy)
     schema = schemathesis.openapi.from_dict(toy.openapi())
     with serving({"toy": toy}, router) as session:
