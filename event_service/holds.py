@@ -15,13 +15,14 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+import asyncpg
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from event_service.errors import (
     BookingReleased,
+    EventNotFound,
     EventStarted,
     HoldExpired,
     HoldTokenInUse,
@@ -34,13 +35,43 @@ from event_service.resources import EventResources
 from event_service.schemas import EventRecord
 from event_service.seat_gate import HoldReply
 from event_service.service import EventService, event_record
-from ticketing_common.db import utcnow
+from ticketing_common.db import driver_connection, utcnow
 from ticketing_common.errors import BadRequest
 from ticketing_common.internal.models import HeldSeat, HoldGranted, HoldRequest
 from ticketing_common.messaging.contracts import BookingCancelled, BookingConfirmed
 from ticketing_common.seats import Seat, parse_seat_id, seat_exists
 
 logger = logging.getLogger("event_service.holds")
+
+
+# The event's row lock, which every change of its sales and of its gate takes first.
+_LOCK_EVENT = text("SELECT id FROM events WHERE id = :event_id FOR UPDATE")
+
+# A sale of seats ($4, their classes $5) to booking $2 under hold token $3, unless the
+# booking was released; the counters move by what was inserted; ``foreign`` names the
+# seats sold to another booking (the caller then rolls the statement back).
+_RECORD_SALE = """
+WITH released AS (
+    SELECT EXISTS (SELECT FROM event_released_bookings WHERE booking_id = $2) AS yes
+), inserted AS (
+    INSERT INTO event_seats_sold (event_id, seat_id, ticket_class, booking_id, hold_token,
+                                  sold_at)
+    SELECT $1, s.seat_id, s.ticket_class, $2, $3, now()
+    FROM unnest($4::text[], $5::text[]) AS s(seat_id, ticket_class), released
+    WHERE NOT released.yes
+    ON CONFLICT (event_id, seat_id) DO NOTHING
+    RETURNING ticket_class
+), counted AS (
+    UPDATE events
+    SET sold_normal = sold_normal + (SELECT count(*) FROM inserted WHERE ticket_class = 'normal'),
+        sold_vip = sold_vip + (SELECT count(*) FROM inserted WHERE ticket_class = 'vip'),
+        sold_vvip = sold_vvip + (SELECT count(*) FROM inserted WHERE ticket_class = 'vvip')
+    WHERE id = $1 AND EXISTS (SELECT FROM inserted)
+)
+SELECT (SELECT yes FROM released) AS released,
+       ARRAY(SELECT seat_id FROM event_seats_sold
+             WHERE event_id = $1 AND seat_id = ANY($4::text[]) AND booking_id <> $2) AS foreign
+"""
 
 
 def _held_seat(record: EventRecord, seat: Seat) -> HeldSeat:
@@ -198,10 +229,10 @@ class SeatHolds:
         if state.status == "gone":
             HOLD_CONFIRMS.labels("expired").inc()
             raise HoldExpired()
-        event = await self._events.lock(event_id)
-        if await self._session.get(ReleasedBooking, booking_id) is not None:
+        if await self._session.scalar(_LOCK_EVENT, {"event_id": event_id}) is None:
+            raise EventNotFound()
+        if not await self._record_sale(event_id, state.seat_ids, booking_id, token):
             raise BookingReleased()
-        await self._record_sale(event, state.seat_ids, booking_id, token)
         confirmed = await self._gate.confirm(event_id, token)
         if confirmed.status != "confirmed":
             HOLD_CONFIRMS.labels("expired").inc()
@@ -248,7 +279,7 @@ class SeatHolds:
             "booking_confirmed for a sale confirm had not recorded; selling now",
             extra={"booking_id": message.booking_id, "recorded": recorded},
         )
-        await self._record_sale(event, seat_ids, message.booking_id, message.hold_token)
+        await self._record_sale(event.id, seat_ids, message.booking_id, message.hold_token)
         refused = await self._gate.sell(event.id, message.hold_token, seat_ids)
         if refused:
             logger.error(
@@ -285,53 +316,41 @@ class SeatHolds:
     # -- PostgreSQL -----------------------------------------------------------------------
 
     async def _record_sale(
-        self, event: Event, seat_ids: Sequence[str], booking_id: int, token: str
-    ) -> None:
+        self, event_id: int, seat_ids: Sequence[str], booking_id: int, token: str
+    ) -> bool:
         """Insert the sold seats (a seat already sold to this booking is fine) and bump the
-        class counters, whose CHECK keeps them within capacity. Caller holds the row lock."""
+        class counters, whose CHECK keeps them within capacity, in one statement on the
+        session's connection; False, changing nothing, if the booking was released. The
+        caller holds the event's row lock, so every other sale of the event has committed
+        and this statement sees it."""
         seats = _seats(seat_ids)
-        inserted = list(
-            await self._session.execute(
-                pg_insert(SoldSeat)
-                .values(
-                    [
-                        {
-                            "event_id": event.id,
-                            "seat_id": seat.seat_id,
-                            "ticket_class": seat.ticket_class,
-                            "booking_id": booking_id,
-                            "hold_token": token,
-                        }
-                        for seat in seats
-                    ]
-                )
-                .on_conflict_do_nothing(index_elements=["event_id", "seat_id"])
-                .returning(SoldSeat.seat_id, SoldSeat.ticket_class)
-            )
-        )
-        if len(inserted) < len(seats):
-            new = {row[0] for row in inserted}
-            owners = await self._session.execute(
-                select(SoldSeat.seat_id, SoldSeat.booking_id).where(
-                    SoldSeat.event_id == event.id,
-                    SoldSeat.seat_id.in_([s.seat_id for s in seats if s.seat_id not in new]),
-                )
-            )
-            foreign = sorted(seat for seat, owner in owners if owner != booking_id)
-            if foreign:
-                logger.error(
-                    "refused to sell seats already sold to another booking",
-                    extra={"event_id": event.id, "booking_id": booking_id, "seat_ids": foreign},
-                )
-                raise SeatsUnavailable(
-                    "seats already sold to another booking", details={"seat_ids": foreign}
-                )
+        conn = await driver_connection(self._session)
         try:
-            await self._adjust_sold(event.id, Counter(row[1] for row in inserted))
-        except IntegrityError as exc:
+            row = await conn.fetchrow(
+                _RECORD_SALE,
+                event_id,
+                booking_id,
+                token,
+                [seat.seat_id for seat in seats],
+                [seat.ticket_class for seat in seats],
+            )
+        except asyncpg.CheckViolationError as exc:
             raise SeatsUnavailable(
                 "the ticket class is sold out", details={"seat_ids": []}
             ) from exc
+        assert row is not None
+        if row["released"]:
+            return False
+        if row["foreign"]:
+            foreign = sorted(row["foreign"])
+            logger.error(
+                "refused to sell seats already sold to another booking",
+                extra={"event_id": event_id, "booking_id": booking_id, "seat_ids": foreign},
+            )
+            raise SeatsUnavailable(
+                "seats already sold to another booking", details={"seat_ids": foreign}
+            )
+        return True
 
     async def _adjust_sold(self, event_id: int, deltas: Counter[str]) -> None:
         """Move the sold counters (a CHECK keeps them within capacity). A sale is not an

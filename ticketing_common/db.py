@@ -194,14 +194,17 @@ async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
     A message handler writes through the consumer's session, whose transaction has begun
     with the inbox row and commits it with the handler's writes. A hot handler's statement
     sent on this connection skips the ORM's statement building and result processing and
-    still commits (or rolls back) with the inbox row. Refuses a session whose transaction
-    has not begun: a statement there would commit on its own.
+    still commits (or rolls back) with the inbox row. The driver begins a session's
+    transaction lazily, with its first statement: a session that has sent none yet sends
+    one here, so nothing written on the connection can commit on its own.
     """
     connection = await session.connection()
     raw = await connection.get_raw_connection()
     driver: asyncpg.Connection = raw.driver_connection
     if not driver.is_in_transaction():
-        raise RuntimeError("the session's transaction has not begun: nothing to join")
+        await connection.exec_driver_sql("SELECT 1")
+    if not driver.is_in_transaction():
+        raise RuntimeError("the session's connection is in autocommit: nothing to join")
     return driver
 
 

@@ -44,12 +44,14 @@ async def test_payment_confirms_a_pending_booking_and_sells_its_seats(stack: Sta
     event_id = await stack.create_event()
     booking = await stack.booked(stack.actor(), event_id, ["vip-1-1", "normal-1-1"])
 
-    outcome = await stack.settle(booking, tx_ref="tx-happy-1" + str(booking["id"]))
+    tx_ref = "tx-happy-1" + str(booking["id"])
+    outcome = await stack.settle(booking, tx_ref=tx_ref)
 
     assert outcome == "confirmed"
     confirmed = await stack.booking(booking["id"])
     assert confirmed["status"] == "confirmed"
     assert confirmed["confirmed_at"] is not None
+    assert confirmed["payment_tx_ref"] == tx_ref
     statuses = await stack.seat_statuses(event_id)
     assert statuses["vip-1-1"] == "sold"
     assert statuses["normal-1-1"] == "sold"
@@ -57,6 +59,14 @@ async def test_payment_confirms_a_pending_booking_and_sells_its_seats(stack: Sta
     assert message["total_amount"] == "350.00"
     assert message["hold_token"] == confirmed["hold_token"]
     assert {s["seat_id"] for s in message["seats"]} == {"vip-1-1", "normal-1-1"}
+    # what the ticket and its email print travels with the message (issue 22)
+    assert message["tx_ref"] == tx_ref
+    assert {(s["seat_id"], s["row"], s["number"], s["price"]) for s in message["seats"]} == {
+        ("vip-1-1", 1, 1, "250.00"),
+        ("normal-1-1", 1, 1, "100.00"),
+    }
+    assert message["event_title"] and message["buyer_email"] and message["venue"]
+    assert message["event_starts_at"] is not None
 
 
 async def test_duplicate_payment_success_changes_nothing(stack: Stack) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 import aio_pika
 import pytest
+from sqlalchemy import text
 
 from event_service.consumers import on_booking_cancelled, on_booking_confirmed
 from event_service.tests.conftest import Service
@@ -187,6 +188,42 @@ async def test_booking_cancelled_after_confirmation_puts_the_seats_back_on_sale(
     assert (await gate.event(event["id"]))["available_vip"] == 10
     assert (await gate.hold(event["id"], token="next", seat_ids=["vip-1-1"])).status_code == 201
     assert (await gate.confirm(event["id"], "tok", booking_id=38)).status_code == 409
+
+
+async def test_a_released_booking_cannot_buy_seats_again_under_a_new_hold(
+    gate: Service,
+) -> None:
+    event = await gate.create_event()
+    await gate.hold(event["id"], token="tok-a", seat_ids=["vip-1-1"])
+    await gate.confirm(event["id"], "tok-a", booking_id=40)
+    message = cancelled(event["id"], 40, "tok-a", "confirmed", "vip-1-1")
+    await deliver(gate, on_booking_cancelled, "booking_cancelled", message)
+    await gate.hold(event["id"], token="tok-b", seat_ids=["vip-1-1"])
+
+    refused = await gate.confirm(event["id"], "tok-b", booking_id=40)
+
+    assert refused.status_code == 409
+    assert refused.json()["code"] == "booking_released"
+    assert await sold_counters(gate) == {"normal": 0, "vip": 0, "vvip": 0}
+    assert (await gate.seat_statuses(event["id"]))["vip-1-1"] == "held"
+
+
+async def test_a_sale_beyond_a_class_capacity_is_refused_whole(gate: Service) -> None:
+    event = await gate.create_event(seats_vip=2)
+    await gate.hold(event["id"], token="tok", seat_ids=["vip-1-1", "vip-1-2"])
+    # The counters say the class is sold out (a sale the gate does not know of).
+    async with gate.app.state.sessionmaker() as session, session.begin():
+        await session.execute(
+            text("UPDATE events SET sold_vip = 1 WHERE id = :id"), {"id": event["id"]}
+        )
+
+    refused = await gate.confirm(event["id"], "tok", booking_id=41)
+
+    assert refused.status_code == 409
+    assert refused.json()["code"] == "seats_unavailable"
+    assert await sold_counters(gate) == {"normal": 0, "vip": 1, "vvip": 0}
+    statuses = await gate.seat_statuses(event["id"])
+    assert statuses["vip-1-1"] == statuses["vip-1-2"] == "held"
 
 
 async def test_a_sale_the_gate_made_but_postgres_never_recorded_is_undone_on_release(
