@@ -47,6 +47,11 @@ logger = logging.getLogger("event_service.holds")
 # The event's row lock, which every change of its sales and of its gate takes first.
 _LOCK_EVENT = text("SELECT id FROM events WHERE id = :event_id FOR UPDATE")
 
+# How many seats a booking bought (the check of every ``booking_confirmed``).
+_SOLD_TO_BOOKING = text(
+    "SELECT count(*) FROM event_seats_sold WHERE booking_id = :booking_id AND event_id = :event_id"
+)
+
 # A sale of seats ($4, their classes $5) to booking $2 under hold token $3, unless the
 # booking was released; the counters move by what was inserted; ``foreign`` names the
 # seats sold to another booking (the caller then rolls the statement back).
@@ -255,9 +260,7 @@ class SeatHolds:
         that was announced but not recorded (a message from before the confirm call).
         """
         recorded = await self._session.scalar(
-            select(func.count())
-            .select_from(SoldSeat)
-            .where(SoldSeat.booking_id == message.booking_id, SoldSeat.event_id == message.event_id)
+            _SOLD_TO_BOOKING, {"booking_id": message.booking_id, "event_id": message.event_id}
         )
         if recorded == len(message.seats):
             return

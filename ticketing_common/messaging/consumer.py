@@ -358,14 +358,12 @@ class Consumer:
         async with self.sessionmaker() as session:
             try:
                 recorded = await session.execute(
-                    pg_insert(inbox_messages)
-                    .values(
-                        message_id=envelope.message_id,
-                        consumer=queue,
-                        routing_key=subscription.routing_key,
-                    )
-                    .on_conflict_do_nothing()
-                    .returning(inbox_messages.c.message_id)
+                    _RECORD_IN_INBOX,
+                    {
+                        "message_id": envelope.message_id,
+                        "consumer": queue,
+                        "routing_key": subscription.routing_key,
+                    },
                 )
                 if recorded.first() is None:
                     await session.rollback()
@@ -489,6 +487,12 @@ def _copy(message: AbstractIncomingMessage, headers: HeadersType) -> aio_pika.Me
         app_id=message.app_id,
         timestamp=message.timestamp,
     )
+
+
+#: built once: a statement built per message costs its cache key every time
+_RECORD_IN_INBOX = (
+    pg_insert(inbox_messages).on_conflict_do_nothing().returning(inbox_messages.c.message_id)
+)
 
 
 async def _ack(message: AbstractIncomingMessage) -> None:

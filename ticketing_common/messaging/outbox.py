@@ -26,7 +26,8 @@ from typing import Any
 import aio_pika
 import asyncpg
 from aio_pika.abc import AbstractExchange, AbstractRobustConnection
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import String, bindparam, func, select, text, update
+from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
@@ -66,12 +67,27 @@ async def publish(session: AsyncSession, routing_key: str, payload: Payload) -> 
     draft = draft_envelope(routing_key, payload)
     message_id = uuid.UUID(draft["message_id"])
     await session.execute(
-        insert(outbox_messages).values(
-            message_id=message_id, routing_key=routing_key, envelope=draft
-        )
+        _QUEUE_MESSAGE, {"message_id": message_id, "routing_key": routing_key, "envelope": draft}
     )
-    await session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL})
     return message_id
+
+
+# The row and the relays' wake-up in one round trip; built once (a statement built per
+# call costs its cache key every time).
+_QUEUE_MESSAGE = text(
+    f"""
+    WITH queued AS (
+        INSERT INTO outbox_messages (message_id, routing_key, envelope)
+        VALUES (:message_id, :routing_key, :envelope)
+        RETURNING 1
+    )
+    SELECT pg_notify('{NOTIFY_CHANNEL}', '') FROM queued
+    """  # noqa: S608 - a constant channel name
+).bindparams(
+    bindparam("message_id", type_=UUID(as_uuid=True)),
+    bindparam("routing_key", type_=String()),
+    bindparam("envelope", type_=JSONB()),
+)
 
 
 @dataclass(frozen=True)
