@@ -76,8 +76,13 @@ async def create_booking(
     principal: Principal,
     body: BookingCreate,
     idempotency_key: str | None,
+    *,
+    queue_pass: str | None = None,
 ) -> CreateOutcome:
-    """Hold the seats, then record the pending booking; release the hold if that fails."""
+    """Hold the seats, then record the pending booking; release the hold if that fails.
+
+    ``queue_pass`` travels with the hold: event_service refuses the hold of an event that
+    sells through its waiting room unless the pass is this buyer's (issue 20)."""
     settings = resources.settings
     wanted = len(body.seats) if body.seats is not None else body.seat_count or 0
     if wanted > settings.max_seats_per_booking:
@@ -97,7 +102,8 @@ async def create_booking(
         token = str(uuid.uuid4())
 
     try:
-        hold = await resources.events.hold(body.event_id, _hold_request(body, token, settings))
+        request = _hold_request(body, token, settings, principal.user_id, queue_pass)
+        hold = await resources.events.hold(body.event_id, request)
     except SeatsUnavailable:
         metrics.count("conflict")
         raise
@@ -116,13 +122,18 @@ async def create_booking(
     return outcome
 
 
-def _hold_request(body: BookingCreate, token: str, settings: BookingSettings) -> HoldRequest:
+def _hold_request(
+    body: BookingCreate,
+    token: str,
+    settings: BookingSettings,
+    user_id: int,
+    queue_pass: str | None,
+) -> HoldRequest:
     ttl = settings.hold_ttl_seconds
+    buyer = {"token": token, "ttl_seconds": ttl, "user_id": user_id, "queue_pass": queue_pass}
     if body.seats is not None:
-        return HoldRequest(token=token, seat_ids=body.seat_ids, ttl_seconds=ttl)
-    return HoldRequest(
-        token=token, ticket_class=body.ticket_class, count=body.seat_count, ttl_seconds=ttl
-    )
+        return HoldRequest(seat_ids=body.seat_ids, **buyer)
+    return HoldRequest(ticket_class=body.ticket_class, count=body.seat_count, **buyer)
 
 
 def _check_hold(hold: HoldGranted, body: BookingCreate) -> None:

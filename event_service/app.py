@@ -17,6 +17,7 @@ from event_service.seat_gate import HoldsSource, RestoredHold, SeatGate
 from event_service.seat_map import SeatMaps
 from event_service.service import locked_layout
 from event_service.settings import EventSettings, get_settings
+from event_service.waiting_room import WaitingRoom, admission_lifecycle
 from ticketing_common.app import create_service_app
 from ticketing_common.errors import ServiceUnavailable, UpstreamError
 from ticketing_common.internal.clients import BookingsApi
@@ -68,8 +69,14 @@ async def event_resources_lifecycle(app: FastAPI) -> AsyncIterator[None]:
         list_ttl=settings.event_list_cache_ttl_seconds,
     )
     seat_maps = SeatMaps(gate, max_bytes=settings.seat_map_cache_bytes)
+    waiting_room = WaitingRoom(
+        app.state.redis,
+        secret=settings.jwt_secret,
+        pass_ttl_seconds=settings.queue_pass_ttl_seconds,
+        default_rate=settings.queue_admit_per_minute,
+    )
     app.state.event_resources = EventResources(
-        gate, cache, settings, app.state.sessionmaker, seat_maps
+        gate, cache, settings, app.state.sessionmaker, seat_maps, waiting_room
     )
     yield
 
@@ -82,5 +89,6 @@ def create_app(settings: EventSettings | None = None) -> FastAPI:
         lifecycles=[
             event_resources_lifecycle,
             messaging_lifecycle(subscriptions=SUBSCRIPTIONS),
+            admission_lifecycle,
         ],
     )

@@ -6,13 +6,15 @@ and are re-exported here; the rest only ever reach the public API.
 
 from __future__ import annotations
 
-from ticketing_common.errors import Conflict, Forbidden
+from ticketing_common.errors import Conflict, Forbidden, NotFound
 from ticketing_common.internal.errors import (
     BookingReleased,
     EventNotFound,
     EventStarted,
     HoldExpired,
     HoldTokenInUse,
+    QueuePassInvalid,
+    QueuePassRequired,
     SeatsUnavailable,
     UnknownSeats,
 )
@@ -25,6 +27,10 @@ __all__ = [
     "HoldExpired",
     "HoldTokenInUse",
     "NotEventOwner",
+    "NotInQueue",
+    "QueueNotEnabled",
+    "QueuePassInvalid",
+    "QueuePassRequired",
     "RescheduleTooSoon",
     "SeatsUnavailable",
     "UnknownSeats",
@@ -47,3 +53,19 @@ class RescheduleTooSoon(Conflict):
     """The event has tickets out and the new date is too close to now."""
 
     code = "reschedule_too_soon"
+
+
+class QueueNotEnabled(Conflict):
+    code = "queue_not_enabled"
+
+    @classmethod
+    def default_message(cls) -> str:
+        return "this event has no waiting room: book directly"
+
+
+class NotInQueue(NotFound):
+    code = "not_in_queue"
+
+    @classmethod
+    def default_message(cls) -> str:
+        return "you have not joined this event's queue"

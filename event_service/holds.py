@@ -36,7 +36,7 @@ from event_service.schemas import EventRecord
 from event_service.seat_gate import HoldReply
 from event_service.service import EventService, event_record
 from ticketing_common.db import driver_connection, utcnow
-from ticketing_common.errors import BadRequest
+from ticketing_common.errors import BadRequest, DomainError
 from ticketing_common.internal.models import HeldSeat, HoldGranted, HoldRequest
 from ticketing_common.messaging.contracts import BookingCancelled, BookingConfirmed
 from ticketing_common.seats import Seat, parse_seat_id, seat_exists
@@ -148,6 +148,14 @@ async def hold_seats(resources: EventResources, event_id: int, request: HoldRequ
     if record.date <= utcnow():
         await resources.gate.release(event_id, request.token)
         raise EventStarted()
+    if record.queue_enabled:
+        try:
+            resources.waiting_room.check_pass(record, request.user_id, request.queue_pass)
+        except DomainError:
+            # Checked after the gate so that a sale without a room costs nothing more; a
+            # refused hold goes back at once.
+            await resources.gate.release(event_id, request.token)
+            raise
     SEAT_HOLDS.labels("held").inc()
     assert reply.expires_at is not None
     return HoldGranted(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 
 SEAT_HOLDS = Counter(
     "event_seat_holds_total",
@@ -14,4 +14,17 @@ HOLD_CONFIRMS = Counter(
 )
 GATE_REBUILDS = Counter(
     "event_seat_gate_rebuilds_total", "Seat gates rebuilt from PostgreSQL after Redis lost them"
+)
+
+QUEUE_JOINS = Counter("event_queue_joins_total", "Buyers who took a place in a waiting room")
+QUEUE_ADMITTED = Counter("event_queue_admitted_total", "Buyers a waiting room admitted")
+QUEUE_WAITING = Gauge(
+    "event_queue_waiting",
+    "Buyers in an event's waiting room not yet admitted (as of this replica's last tick)",
+    ["event_id"],
+)
+QUEUE_PASS_REFUSALS = Counter(
+    "event_queue_pass_refusals_total",
+    "Bookings of a waiting room's event refused for their pass, by reason",
+    ["reason"],
 )

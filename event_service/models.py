@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     ForeignKey,
     Identity,
@@ -20,6 +21,7 @@ from sqlalchemy import (
     Numeric,
     String,
     Text,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -49,6 +51,9 @@ class Event(TimestampMixin, Base):
         CheckConstraint("sold_vip BETWEEN 0 AND seats_vip", name="sold_vip_within"),
         CheckConstraint("sold_vvip BETWEEN 0 AND seats_vvip", name="sold_vvip_within"),
         CheckConstraint("max_tickets_per_buyer >= 1", name="max_tickets_per_buyer_positive"),
+        CheckConstraint(
+            "queue_admit_per_minute BETWEEN 1 AND 60000", name="queue_admit_per_minute_range"
+        ),
         Index("ix_events_created_at_id", "created_at", "id"),
     )
 
@@ -71,6 +76,12 @@ class Event(TimestampMixin, Base):
     sold_vvip: Mapped[int] = mapped_column(Integer, default=0)
     #: the organizer's cap on one buyer's tickets (pending and paid) for the event; NULL: none
     max_tickets_per_buyer: Mapped[int | None] = mapped_column(Integer)
+    #: the on-sale's waiting room (issue 20): buyers queue and book only once admitted
+    queue_enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    #: when the sale opens: arrivals before it are shuffled, later ones queue in order
+    onsale_at: Mapped[datetime | None] = mapped_column()
+    #: buyers admitted per minute; NULL: the service's default (``queue_admit_per_minute``)
+    queue_admit_per_minute: Mapped[int | None] = mapped_column(Integer)
 
 
 class SoldSeat(Base):

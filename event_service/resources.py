@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -11,6 +11,9 @@ from event_service.cache import EventCache
 from event_service.seat_gate import SeatGate
 from event_service.seat_map import SeatMaps
 from event_service.settings import EventSettings
+
+if TYPE_CHECKING:  # the room's module uses these resources
+    from event_service.waiting_room import WaitingRoom
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +25,7 @@ class EventResources:
     settings: EventSettings
     sessionmaker: async_sessionmaker[AsyncSession]
     seat_maps: SeatMaps
+    waiting_room: WaitingRoom
 
 
 def resources_of(app: Any) -> EventResources:

@@ -46,6 +46,16 @@ TicketsPerBuyer = Annotated[
     Field(ge=1, le=MAX_SEATS_PER_CLASS, description="most tickets one buyer may have of it"),
 ]
 SeatStatus = Literal["available", "held", "sold"]
+AdmitPerMinute = Annotated[
+    int, Field(ge=1, le=60_000, description="buyers the waiting room admits per minute")
+]
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """Naive datetimes are read as UTC."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _future_utc(value: datetime) -> datetime:
@@ -83,6 +93,16 @@ class EventCreate(_EventFields):
     seats_vvip: Capacity = 0
     seats_per_row: SeatsPerRow = 10
     max_tickets_per_buyer: TicketsPerBuyer | None = None
+    #: the on-sale's waiting room (issue 20)
+    queue_enabled: bool = False
+    onsale_at: datetime | None = None
+    #: null: the service's default rate
+    queue_admit_per_minute: AdmitPerMinute | None = None
+
+    @field_validator("onsale_at")
+    @classmethod
+    def _onsale_utc(cls, value: datetime | None) -> datetime | None:
+        return _utc(value)
 
     @model_validator(mode="after")
     def _seats_and_prices(self) -> EventCreate:
@@ -97,6 +117,8 @@ class EventCreate(_EventFields):
                 and getattr(self, f"price_{ticket_class}") is None
             ):
                 raise ValueError(f"price_{ticket_class} is required when the class has seats")
+        if self.onsale_at is not None and self.onsale_at >= self.date:
+            raise ValueError("onsale_at must be before the event's date")
         return self
 
     def prices(self) -> dict[str, Decimal]:
@@ -104,7 +126,7 @@ class EventCreate(_EventFields):
 
 
 #: fields an update may set to null
-NULLABLE_UPDATES = frozenset({"max_tickets_per_buyer"})
+NULLABLE_UPDATES = frozenset({"max_tickets_per_buyer", "onsale_at", "queue_admit_per_minute"})
 
 
 class EventUpdate(_EventFields):
@@ -123,6 +145,11 @@ class EventUpdate(_EventFields):
     seats_per_row: SeatsPerRow | None = None
     #: null lifts the cap
     max_tickets_per_buyer: TicketsPerBuyer | None = None
+    queue_enabled: bool | None = None
+    #: null: the sale is open now
+    onsale_at: datetime | None = None
+    #: null: the service's default rate
+    queue_admit_per_minute: AdmitPerMinute | None = None
     total_seats: int | None = Field(
         None,
         ge=1,
@@ -130,6 +157,11 @@ class EventUpdate(_EventFields):
         description="the original's capacity field: the normal class grows or shrinks at its "
         "end so that all classes add up to it (never below what is held or sold)",
     )
+
+    @field_validator("onsale_at")
+    @classmethod
+    def _onsale_utc(cls, value: datetime | None) -> datetime | None:
+        return _utc(value)
 
     @model_validator(mode="after")
     def _no_nulls(self) -> EventUpdate:
@@ -190,6 +222,9 @@ class EventRecord(BaseModel):
     seats_vip: int
     seats_vvip: int
     max_tickets_per_buyer: int | None = None
+    queue_enabled: bool = False
+    onsale_at: datetime | None = None
+    queue_admit_per_minute: int | None = None
     created_at: datetime
     updated_at: datetime
 
@@ -230,6 +265,9 @@ class EventPublic(GormFields):
     available_vip: int
     available_vvip: int
     max_tickets_per_buyer: int | None = None
+    queue_enabled: bool = False
+    onsale_at: datetime | None = None
+    queue_admit_per_minute: int | None = None
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -281,3 +319,33 @@ class SeatMap(BaseModel):
     held: int
     sold: int
     seats: list[MapSeat]
+
+
+class QueuePlace(BaseModel):
+    """A buyer's place in an event's waiting room."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    event_id: int
+    status: Literal["waiting", "queued", "admitted", "expired", "sold_out"]
+    #: 1-based place among those not yet admitted; null once admitted
+    position: int | None
+    estimated_wait_s: float | None
+    onsale_at: datetime | None
+    joined_at: datetime | None
+    admitted_at: datetime | None
+    queue_pass: str | None = Field(
+        None, serialization_alias="pass", description="send as X-Queue-Pass when booking"
+    )
+    pass_expires_at: datetime | None
+    #: when to ask again
+    poll_after_s: float
+
+
+class QueueStats(BaseModel):
+    event_id: int
+    length: int
+    admitted: int
+    waiting: int
+    admit_per_minute: int
+    status: Literal["before_onsale", "open", "sold_out"]

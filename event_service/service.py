@@ -291,6 +291,9 @@ class EventService:
             currency=self._settings.currency,
             seats_per_row=data.seats_per_row,
             max_tickets_per_buyer=data.max_tickets_per_buyer,
+            queue_enabled=data.queue_enabled,
+            onsale_at=data.onsale_at,
+            queue_admit_per_minute=data.queue_admit_per_minute,
             price_normal=prices["normal"],
             price_vip=prices["vip"],
             price_vvip=prices["vvip"],
@@ -352,6 +355,8 @@ class EventService:
             await self._refuse_if_tickets_out(event, notice)
         for name, value in changes.items():
             setattr(event, name, value)
+        if event.onsale_at is not None and event.onsale_at >= event.date:
+            raise BadRequest("onsale_at must be before the event's date")
         total = sum(_capacity(event).values())
         if not 1 <= total <= MAX_SEATS_PER_EVENT:
             raise BadRequest(f"an event needs between 1 and {MAX_SEATS_PER_EVENT} seats")

@@ -36,6 +36,16 @@ IdempotencyKey = Annotated[
         description="retrying with the same key (per user, 24 h) returns the same booking",
     ),
 ]
+QueuePass = Annotated[
+    str | None,
+    Header(
+        alias="X-Queue-Pass",
+        min_length=1,
+        max_length=2048,
+        description="the pass of the event's waiting room (`GET /api/events/{id}/queue/me`), "
+        "when the event sells through one",
+    ),
+]
 StatusFilter = Annotated[BookingStatus | None, Query(description="only this status")]
 OwnStatusFilter = Annotated[
     BookingStatus | Literal["all"],
@@ -57,6 +67,8 @@ REPLAYED_HEADER = "Idempotent-Replayed"
             "a buyer limit is reached, or the event has started"
         },
         422: {"description": "the Idempotency-Key was used for another request"},
+        403: {"description": "the queue pass is another buyer's, another event's or lapsed"},
+        428: {"description": "the event sells through its waiting room: a pass is needed"},
     },
 )
 async def create_booking(
@@ -65,9 +77,12 @@ async def create_booking(
     resources: ResourcesDep,
     response: Response,
     idempotency_key: IdempotencyKey = None,
+    queue_pass: QueuePass = None,
 ) -> BookingCreated:
     """Hold the seats and create a pending booking, priced by the server."""
-    outcome = await create.create_booking(resources, principal, body, idempotency_key)
+    outcome = await create.create_booking(
+        resources, principal, body, idempotency_key, queue_pass=queue_pass
+    )
     if outcome.replayed:
         response.headers[REPLAYED_HEADER] = "true"
     return BookingCreated(message="booking created; pay before it expires", booking=outcome.booking)

@@ -65,7 +65,9 @@ async def test_payment_confirms_a_pending_booking_and_sells_its_seats(stack: Sta
         ("vip-1-1", 1, 1, "250.00"),
         ("normal-1-1", 1, 1, "100.00"),
     }
-    assert message["event_title"] and message["buyer_email"] and message["venue"]
+    assert message["event_title"]
+    assert message["buyer_email"]
+    assert message["venue"]
     assert message["event_starts_at"] is not None
 
 

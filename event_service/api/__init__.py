@@ -2,9 +2,10 @@
 
 from fastapi import APIRouter
 
-from event_service.api import events, internal
+from event_service.api import events, internal, queue
 
 router = APIRouter()
 # The hold and the confirm are the busiest routes of an on-sale: matched first.
 router.include_router(internal.router)
 router.include_router(events.router)
+router.include_router(queue.router)

@@ -11,7 +11,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ticketing_common.errors import BadRequest, Conflict, DomainError, NotFound, UpstreamError
+from ticketing_common.errors import (
+    BadRequest,
+    Conflict,
+    DomainError,
+    Forbidden,
+    NotFound,
+    UpstreamError,
+)
 
 
 class SeatsUnavailable(Conflict):
@@ -72,6 +79,30 @@ class BookingReleased(Conflict):
         return "this booking was cancelled and its seats released"
 
 
+class QueuePassRequired(DomainError):
+    """The event sells through its waiting room: a booking needs the buyer's pass."""
+
+    status_code = 428
+    code = "queue_pass_required"
+
+    @classmethod
+    def default_message(cls) -> str:
+        return (
+            "this event sells through its waiting room: join the queue "
+            "(POST /api/events/{id}/queue) and book with the pass in X-Queue-Pass"
+        )
+
+
+class QueuePassInvalid(Forbidden):
+    """The pass is not this buyer's for this event, or it lapsed."""
+
+    code = "queue_pass_invalid"
+
+    @classmethod
+    def default_message(cls) -> str:
+        return "the queue pass is not valid for this buyer and event"
+
+
 class BookingNotFound(NotFound):
     code = "booking_not_found"
 
@@ -99,6 +130,8 @@ WIRE_ERRORS: dict[str, type[DomainError]] = {
         HoldTokenInUse,
         HoldExpired,
         BookingReleased,
+        QueuePassRequired,
+        QueuePassInvalid,
         BookingNotFound,
         UserNotFound,
     )

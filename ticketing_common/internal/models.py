@@ -39,6 +39,10 @@ class HoldRequest(Request):
     ticket_class: TicketClass | None = None
     count: int | None = Field(None, ge=1)
     ttl_seconds: int | None = Field(None, ge=1)
+    #: the buyer, and the pass its waiting room gave it (issue 20): an event whose room is
+    #: on holds seats only for the buyer the pass names
+    user_id: int | None = Field(None, ge=1)
+    queue_pass: str | None = Field(None, max_length=2048)
 
     @model_validator(mode="after")
     def _one_kind(self) -> HoldRequest:
