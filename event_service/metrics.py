@@ -20,8 +20,7 @@ QUEUE_JOINS = Counter("event_queue_joins_total", "Buyers who took a place in a w
 QUEUE_ADMITTED = Counter("event_queue_admitted_total", "Buyers a waiting room admitted")
 QUEUE_WAITING = Gauge(
     "event_queue_waiting",
-    "Buyers in an event's waiting room not yet admitted (as of this replica's last tick)",
-    ["event_id"],
+    "Buyers in the waiting rooms not yet admitted, all events (as of this replica's last tick)",
 )
 QUEUE_PASS_REFUSALS = Counter(
     "event_queue_pass_refusals_total",

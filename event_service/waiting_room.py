@@ -395,8 +395,9 @@ class WaitingRoom:
             status="sold_out" if closed else ("open" if opened else "before_onsale"),
         )
 
-    async def tick(self, record: EventRecord) -> int:
-        """Admit what the rate has earned since the last tick; returns how many."""
+    async def tick(self, record: EventRecord) -> tuple[int, int]:
+        """Admit what the rate has earned since the last tick; returns how many, and how
+        many still wait."""
         keys = _keys(record.id)
         admitted, cursor, length = await self._tick(
             keys=[
@@ -409,15 +410,13 @@ class WaitingRoom:
             args=[_ms(record.onsale_at), self.rate(record), MAX_ADMITTED_PER_TICK],
         )
         metrics.QUEUE_ADMITTED.inc(int(admitted))
-        metrics.QUEUE_WAITING.labels(str(record.id)).set(max(0, int(length) - int(cursor)))
-        return int(admitted)
+        return int(admitted), max(0, int(length) - int(cursor))
 
     async def close(self, event_id: int) -> None:
         """The event sold out: everyone still waiting reads ``sold_out``; no more ticks."""
         keys = _keys(event_id)
         await self._redis.set(keys["closed"], "sold_out")
         await self._redis.srem(ROOMS_KEY, event_id)
-        metrics.QUEUE_WAITING.labels(str(event_id)).set(0)
 
     async def rooms(self) -> list[int]:
         return sorted(int(member) for member in await self._redis.smembers(ROOMS_KEY))
@@ -430,7 +429,7 @@ async def admit_once(app: FastAPI) -> int:
     """One tick of every open room; returns how many buyers were admitted."""
     resources = resources_of(app)
     room = resources.waiting_room
-    admitted = 0
+    admitted = waiting = 0
     for event_id in await room.rooms():
         try:
             record = await _record(resources, event_id)
@@ -444,7 +443,10 @@ async def admit_once(app: FastAPI) -> int:
             await room.close(event_id)
             logger.info("waiting room closed: sold out", extra={"event_id": event_id})
             continue
-        admitted += await room.tick(record)
+        admitted_now, still_waiting = await room.tick(record)
+        admitted += admitted_now
+        waiting += still_waiting
+    metrics.QUEUE_WAITING.set(waiting)
     return admitted
 
 
