@@ -357,9 +357,15 @@ async def test_a_record_commits_with_its_inbox_row(simulated: Payments) -> None:
     assert record.status == "pending"
 
 
-async def test_a_record_is_never_written_outside_a_transaction(simulated: Payments) -> None:
+async def test_a_record_is_never_written_outside_its_sessions_transaction(
+    simulated: Payments,
+) -> None:
+    # A session that has sent nothing yet: the write begins its transaction, and is gone
+    # with it when the session ends without a commit.
     async with simulated.app.state.sessionmaker() as session:
-        with pytest.raises(RuntimeError, match="has not begun"):
-            await payable_bookings.record_created(session, _created(4244))
-
+        await payable_bookings.record_created(session, _created(4244))
     assert await simulated.payable_booking(4244) is None
+
+    async with simulated.app.state.sessionmaker() as session, session.begin():
+        await payable_bookings.record_created(session, _created(4244))
+    assert await simulated.payable_booking(4244) is not None
