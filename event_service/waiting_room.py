@@ -324,8 +324,9 @@ class WaitingRoom:
         wait = before_onsale + position * 60.0 / self.rate(record)
         return place(
             "waiting" if before_onsale > 0 else "queued",
-            # a buyer far back asks seldom; one about to go in, every second
-            round(min(30.0, max(1.0, wait / 4)), 1),
+            # half the estimated wait: a buyer far back asks a few times in all, one about
+            # to go in every second (the estimate is close: scripts/bench row 6)
+            round(min(60.0, max(1.0, wait / 2)), 1),
             position=position,
             estimated_wait_s=round(wait, 1),
         )

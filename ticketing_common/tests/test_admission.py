@@ -23,6 +23,10 @@ def _app(limit: int) -> tuple[FastAPI, dict[str, int], asyncio.Event]:
         seen["running"] -= 1
         return {"done": True}
 
+    @app.get("/internal/work")
+    async def internal_work() -> dict[str, bool]:
+        return await work()
+
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
@@ -58,3 +62,42 @@ async def test_no_limit_lets_everything_run() -> None:
         assert seen["running"] == 6
         go.set()
         await asyncio.gather(*calls)
+
+
+async def test_service_to_service_calls_go_before_queued_public_requests() -> None:
+    app, seen, go = _app(limit=1)
+    order: list[str] = []
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+
+        async def call(path: str) -> None:
+            response = await c.get(path)
+            assert response.status_code == 200
+            order.append(path)
+
+        running = asyncio.create_task(call("/work"))
+        await asyncio.sleep(0.05)
+        public = [asyncio.create_task(call("/work")) for _ in range(3)]
+        await asyncio.sleep(0.05)
+        internal = asyncio.create_task(call("/internal/work"))
+        await asyncio.sleep(0.05)
+        assert seen["running"] == 1
+
+        go.set()
+        await asyncio.gather(running, *public, internal)
+
+    assert order[:2] == ["/work", "/internal/work"]  # the first queued public one waited
+    assert seen["most"] == 1
+
+
+async def test_a_cancelled_wait_gives_no_turn_away() -> None:
+    from ticketing_common.admission import Turns
+
+    turns = Turns(1)
+    await turns.acquire()
+    waiting = asyncio.create_task(turns.acquire())
+    await asyncio.sleep(0)
+    waiting.cancel()
+    await asyncio.sleep(0)
+    turns.release()
+
+    await asyncio.wait_for(turns.acquire(first=True), 1)  # the freed turn is still there
