@@ -183,23 +183,27 @@ async def test_an_admitted_buyer_holds_with_its_pass_and_nobody_without_one(
 
 async def test_admission_keeps_its_rate_however_many_replicas_tick(gate: Service) -> None:
     event = await gate.create_event(queue_enabled=True, queue_admit_per_minute=600)  # 10 a second
+    started = time.monotonic()  # the app's own loop admits from the first join on
     for user in range(3001, 3101):
         assert (await _join(gate, event["id"], user)).status_code == 201
-    started = time.monotonic()
 
     # five replicas' ticks, racing, besides the app's own loop
     for _ in range(10):
         await asyncio.gather(*(admit_once(gate.app) for _ in range(5)))
         await asyncio.sleep(0.1)
 
-    elapsed = time.monotonic() - started
-    stats = await gate.client.get(f"/api/events/{event['id']}/queue", headers=gate.organizer())
-    assert stats.status_code == 200, stats.text
-    admitted = stats.json()["admitted"]
-    assert 1 <= admitted <= 1 + 10 * (elapsed + 1.5)
-    assert stats.json()["length"] == 100
+    async def admitted() -> int:
+        stats = await gate.client.get(f"/api/events/{event['id']}/queue", headers=gate.organizer())
+        assert stats.status_code == 200, stats.text
+        assert stats.json()["length"] == 100
+        return int(stats.json()["admitted"])
+
+    before = await admitted()
     statuses = [(await _me(gate, event["id"], u))["status"] for u in range(3001, 3101)]
-    assert statuses.count("admitted") == admitted
+    after = await admitted()
+    elapsed = time.monotonic() - started
+    assert 1 <= before <= after <= 1 + 10 * (elapsed + 1)  # the first goes in at once
+    assert before <= statuses.count("admitted") <= after
 
 
 async def test_only_the_organizer_sees_the_room(gate: Service) -> None:
