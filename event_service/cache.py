@@ -85,6 +85,12 @@ class EventCache:
         # needs no round trip at all.
         self._parsed: LRUCache[int, tuple[str, EventRecord]] = LRUCache(maxsize=4096)
 
+    def last_known(self, event_id: int) -> EventRecord | None:
+        """The event as this process last read it, whatever its version now (a hint: the
+        hold's answer names the version that decides)."""
+        entry = self._parsed.get(event_id)
+        return entry[1] if entry is not None else None
+
     def at_version(self, event_id: int, version: str) -> EventRecord | None:
         """The event as cached at ``version``, if this process has read it since."""
         entry = self._parsed.get(event_id)

@@ -132,6 +132,14 @@ async def hold_seats(resources: EventResources, event_id: int, request: HoldRequ
     if request.seat_ids is not None and not _well_formed(request.seat_ids):
         # Name every seat that isn't in the event, malformed or outside its layout.
         _check_layout(await event_record(resources, event_id), request.seat_ids)
+    room = resources.waiting_room
+    known = resources.cache.last_known(event_id)
+    if known is not None and room.refusal(known, request.user_id, request.queue_pass):
+        # Refused before any seat is held: the event had a room when this process last
+        # read it, so it is read again (the room may be off by now) and decides.
+        room.check_pass(
+            await event_record(resources, event_id), request.user_id, request.queue_pass
+        )
     reply = await resources.gate.hold(
         event_id,
         token=request.token,

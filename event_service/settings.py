@@ -34,8 +34,9 @@ class EventSettings(ServiceSettings):
     seat_map_cache_bytes: int = Field(64 * 1024 * 1024, alias="SEAT_MAP_CACHE_BYTES", ge=0)
     # How long a request waits for another replica that is rebuilding an event's seat gate.
     gate_rebuild_wait_seconds: float = Field(10.0, alias="GATE_REBUILD_WAIT_SECONDS", gt=0)
-    # The on-sale's waiting room (issue 20). The default rate is what scripts/bench measured
-    # this machine to sell at (row 3: ~40 purchases/s); an organizer may set its own.
+    # The on-sale's waiting room (issue 20). The default rate is about what scripts/bench
+    # measured a 2-core machine to sell at (row 3: 27-40 purchases/s, 1,600-2,400 a minute,
+    # with two seats each); an organizer may set its own.
     queue_admit_per_minute: int = Field(1200, alias="QUEUE_ADMIT_PER_MINUTE", ge=1, le=60_000)
     #: how long an admitted buyer's pass lasts; then the buyer must queue again
     queue_pass_ttl_seconds: int = Field(300, alias="QUEUE_PASS_TTL_SECONDS", ge=10, le=24 * 3600)

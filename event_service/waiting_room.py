@@ -44,7 +44,7 @@ from event_service.resources import EventResources, resources_of
 from event_service.schemas import EventRecord
 from event_service.service import event_record
 from ticketing_common.background import periodic_lifecycle
-from ticketing_common.errors import ServiceUnavailable
+from ticketing_common.errors import DomainError, ServiceUnavailable
 from ticketing_common.internal.errors import EventNotFound
 from ticketing_common.seats import TICKET_CLASSES
 from ticketing_common.security import ALGORITHM
@@ -110,7 +110,7 @@ return {new, rank, cursor, joined, admitted, now, redis.call('ZCARD', KEYS[1])}
 """
 
 # KEYS: queue, cursor, admission times, last tick (ms), fractional credit
-# ARGV: on-sale (ms, or -1), admissions per minute, most per tick
+# ARGV: on-sale (ms, or -1), admissions per minute, most per tick, paused (0/1)
 # -> {admitted now, cursor, queue length}
 _TICK = """
 local t = redis.call('TIME')
@@ -119,6 +119,12 @@ local onsale = tonumber(ARGV[1])
 local cursor = tonumber(redis.call('GET', KEYS[2]) or '0')
 local total = redis.call('ZCARD', KEYS[1])
 if onsale >= 0 and now < onsale then
+  return {0, cursor, total}
+end
+if ARGV[4] == '1' and redis.call('EXISTS', KEYS[4]) == 1 then
+  -- nothing to sell right now (every seat held or sold): admit nobody, earn nothing
+  redis.call('SET', KEYS[5], '0')
+  redis.call('SET', KEYS[4], now)
   return {0, cursor, total}
 end
 local last = redis.call('GET', KEYS[4])
@@ -152,6 +158,9 @@ redis.call('SET', KEYS[5], tostring(credit - n))
 redis.call('SET', KEYS[4], now)
 return {n, cursor, total}
 """
+
+
+_RANDOM = secrets.SystemRandom()
 
 
 def _keys(event_id: int) -> dict[str, str]:
@@ -255,7 +264,7 @@ class WaitingRoom:
                 args=[
                     user_id,
                     _ms(record.onsale_at),
-                    secrets.SystemRandom().random(),
+                    _RANDOM.random(),
                     self._pass_ttl_ms,
                     1 if join else 0,
                 ],
@@ -325,8 +334,9 @@ class WaitingRoom:
         return place(
             "waiting" if before_onsale > 0 else "queued",
             # half the estimated wait: a buyer far back asks a few times in all, one about
-            # to go in every second (the estimate is close: scripts/bench row 6)
-            round(min(60.0, max(1.0, wait / 2)), 1),
+            # to go in every second (the estimate is close: scripts/bench row 6); spread by
+            # a fifth either way, so buyers who joined together do not poll in waves
+            round(min(60.0, max(1.0, wait / 2)) * _RANDOM.uniform(0.8, 1.2), 1),
             position=position,
             estimated_wait_s=round(wait, 1),
         )
@@ -347,11 +357,20 @@ class WaitingRoom:
 
     def check_pass(self, record: EventRecord, user_id: int | None, queue_pass: str | None) -> None:
         """Refuse a booking of a room's event without a valid pass of this buyer's."""
+        refused = self.refusal(record, user_id, queue_pass)
+        if refused is not None:
+            reason, error = refused
+            metrics.QUEUE_PASS_REFUSALS.labels(reason).inc()
+            raise error
+
+    def refusal(
+        self, record: EventRecord, user_id: int | None, queue_pass: str | None
+    ) -> tuple[str, DomainError] | None:
+        """Why the pass does not let this buyer book this event (None: it does)."""
         if not record.queue_enabled:
-            return
+            return None
         if not queue_pass:
-            metrics.QUEUE_PASS_REFUSALS.labels("missing").inc()
-            raise QueuePassRequired()
+            return "missing", QueuePassRequired()
         try:
             claims = jwt.decode(
                 queue_pass,
@@ -360,20 +379,18 @@ class WaitingRoom:
                 audience=PASS_AUDIENCE,
                 options={"require": ["exp", "sub", "type", "event_id"]},
             )
-        except jwt.ExpiredSignatureError as exc:
-            metrics.QUEUE_PASS_REFUSALS.labels("expired").inc()
-            raise QueuePassInvalid("the queue pass has lapsed: join the queue again") from exc
-        except jwt.PyJWTError as exc:
-            metrics.QUEUE_PASS_REFUSALS.labels("invalid").inc()
-            raise QueuePassInvalid() from exc
+        except jwt.ExpiredSignatureError:
+            return "expired", QueuePassInvalid("the queue pass has lapsed: join the queue again")
+        except jwt.PyJWTError:
+            return "invalid", QueuePassInvalid()
         if (
             claims.get("type") != PASS_TYPE
             or claims.get("event_id") != record.id
             or user_id is None
             or claims.get("sub") != str(user_id)
         ):
-            metrics.QUEUE_PASS_REFUSALS.labels("foreign").inc()
-            raise QueuePassInvalid()
+            return "foreign", QueuePassInvalid()
+        return None
 
     # -- the organizer and the ticks ----------------------------------------------------
 
@@ -396,9 +413,9 @@ class WaitingRoom:
             status="sold_out" if closed else ("open" if opened else "before_onsale"),
         )
 
-    async def tick(self, record: EventRecord) -> tuple[int, int]:
-        """Admit what the rate has earned since the last tick; returns how many, and how
-        many still wait."""
+    async def tick(self, record: EventRecord, *, paused: bool = False) -> tuple[int, int]:
+        """Admit what the rate has earned since the last tick (nobody while ``paused``:
+        no seat is free); returns how many, and how many still wait."""
         keys = _keys(record.id)
         admitted, cursor, length = await self._tick(
             keys=[
@@ -408,7 +425,12 @@ class WaitingRoom:
                 keys["last_tick"],
                 keys["credit"],
             ],
-            args=[_ms(record.onsale_at), self.rate(record), MAX_ADMITTED_PER_TICK],
+            args=[
+                _ms(record.onsale_at),
+                self.rate(record),
+                MAX_ADMITTED_PER_TICK,
+                1 if paused else 0,
+            ],
         )
         metrics.QUEUE_ADMITTED.inc(int(admitted))
         return int(admitted), max(0, int(length) - int(cursor))
@@ -440,11 +462,15 @@ async def admit_once(app: FastAPI) -> int:
         if record is None or not record.queue_enabled:
             await room.forget(event_id)
             continue
-        if await _sold_out(resources, record):
+        available = await resources.gate.availability(record.id)
+        nothing_free = available is not None and not any(available.values())
+        if nothing_free and await _all_sold(resources, record):
             await room.close(event_id)
             logger.info("waiting room closed: sold out", extra={"event_id": event_id})
             continue
-        admitted_now, still_waiting = await room.tick(record)
+        # Every seat held (not all paid yet): admitting more would only earn them 409s; the
+        # room waits for holds to lapse or be paid.
+        admitted_now, still_waiting = await room.tick(record, paused=nothing_free)
         admitted += admitted_now
         waiting += still_waiting
     metrics.QUEUE_WAITING.set(waiting)
@@ -458,11 +484,8 @@ async def _record(resources: EventResources, event_id: int) -> EventRecord | Non
         return None
 
 
-async def _sold_out(resources: EventResources, record: EventRecord) -> bool:
-    """Every seat sold (none merely held): the room has nothing more to offer."""
-    available = await resources.gate.availability(record.id)
-    if available is None or any(available.values()):
-        return False
+async def _all_sold(resources: EventResources, record: EventRecord) -> bool:
+    """Every seat sold, as PostgreSQL records sales: the room has nothing more to offer."""
     async with resources.sessionmaker() as session:
         row = (await session.execute(_SOLD, {"event_id": record.id})).one_or_none()
     if row is None:

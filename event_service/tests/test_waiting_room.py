@@ -310,3 +310,67 @@ async def test_the_room_closes_when_the_event_sells_out(gate: Service) -> None:
     assert waiting["status"] in ("sold_out", "admitted")
     stats = await gate.client.get(f"/api/events/{event['id']}/queue", headers=gate.organizer())
     assert stats.json()["status"] == "sold_out"
+
+
+async def test_a_booking_without_a_pass_is_refused_before_any_seat_is_held(
+    gate: Service,
+) -> None:
+    event = await gate.create_event(
+        queue_enabled=True, queue_admit_per_minute=60_000, seats_normal=0, seats_vip=1, seats_vvip=0
+    )
+    await _join(gate, event["id"], 801)  # this process has read the event now
+    place = await _admitted(gate, event["id"], 801)
+    held = await gate.hold(
+        event["id"], token="all", seat_ids=["vip-1-1"], user_id=801, queue_pass=place["pass"]
+    )
+    assert held.status_code == 201, held.text
+
+    # every seat is held: still a 428 (no hold tried), not a 409
+    refused = await gate.hold(event["id"], token="none", seat_ids=["vip-1-1"], user_id=802)
+
+    assert refused.status_code == 428, refused.text
+
+
+async def test_a_room_turned_off_lets_bookings_through_at_once(gate: Service) -> None:
+    event = await gate.create_event(queue_enabled=True)
+    await _join(gate, event["id"], 811)  # this process knows the event with its room on
+    turned_off = await gate.client.put(
+        f"/api/events/{event['id']}", json={"queue_enabled": False}, headers=gate.organizer()
+    )
+    assert turned_off.status_code == 200, turned_off.text
+
+    held = await gate.hold(event["id"], token="free", seat_ids=["vip-1-1"], user_id=812)
+
+    assert held.status_code == 201, held.text
+
+
+async def test_the_room_admits_nobody_while_every_seat_is_held(gate: Service) -> None:
+    event = await gate.create_event(
+        queue_enabled=True, queue_admit_per_minute=60_000, seats_normal=0, seats_vip=2, seats_vvip=0
+    )
+    await _join(gate, event["id"], 821)
+    place = await _admitted(gate, event["id"], 821)
+    held = await gate.hold(
+        event["id"],
+        token="both",
+        ticket_class="vip",
+        count=2,
+        user_id=821,
+        queue_pass=place["pass"],
+    )
+    assert held.status_code == 201, held.text
+    await admit_once(gate.app)  # a tick that sees nothing free
+    for user in (822, 823, 824):
+        await _join(gate, event["id"], user)
+
+    await asyncio.sleep(1.5)  # the app's own ticks: nothing to sell, nobody admitted
+    for _ in range(3):
+        await admit_once(gate.app)
+    waiting = [await _me(gate, event["id"], u) for u in (822, 823, 824)]
+    assert [p["status"] for p in waiting] == ["queued"] * 3
+
+    assert (await gate.release(event["id"], "both")).status_code == 204
+    await admit_once(gate.app)  # seats free again: admission resumes at the rate
+    await asyncio.sleep(0.2)
+    await admit_once(gate.app)
+    assert (await _me(gate, event["id"], 822))["status"] == "admitted"
