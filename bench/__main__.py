@@ -2,12 +2,13 @@
 
 ``scripts/bench`` runs it. ``--only bookings`` measures row 2 with its baselines (pgbench,
 redis-benchmark) on a fresh stack and prints the figures, for comparing a change before
-and after; ``--only flash`` does the same for the flash sale. A subset run writes its
-report under ``.run/bench/``, never docs/.
+and after; ``--only flash`` does the same for the flash sale, ``--only queue`` for the
+waiting room (row 6, at a fixed admission rate since no flash sale measures one). A subset
+run writes its report under ``.run/bench/``, never docs/.
 
 Exit status: 0 when the run measured its rows and nothing was sold twice, lost or
 oversold (missed performance targets are reported, not failed); 1 when the run broke
-off; 2 when the flash sale's read-back found a correctness violation.
+off; 2 when the flash sale's or the waiting room's read-back found a correctness violation.
 """
 
 from __future__ import annotations
@@ -64,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         help="measure only this row (repeatable): bookings = row 2 and its baselines "
         "(~2 min; ~1.5 min with --quick), flash = the flash sale, seatmap = the seat map of "
-        "a 100,000-seat event",
+        "a 100,000-seat event, queue = the waiting room (5,000 buyers; ~3 min, ~1 min with "
+        "--quick)",
     )
     parser.add_argument(
         "--keep-stack", action="store_true", help="leave the bench stack running afterwards"
@@ -93,6 +95,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{SCALING_DOC} not updated: {exc}", file=sys.stderr)
             return 1
         print(f"scaling figures: {SCALING_DOC}")
+    queue = results.queue
+    if queue is not None and not queue.correct:
+        print("WAITING ROOM CORRECTNESS VIOLATION (see the report)", file=sys.stderr)
+        return 2
     if only and "flash" not in only:
         return 0
     flash = results.flash

@@ -13,6 +13,7 @@ from bench.procstats import ProcessSampler
 from bench.profiling import ProfileSummary
 from bench.seat_map import SeatMapRow
 from bench.ticket_emails import TicketEmails
+from bench.waiting_room import QueueRow
 
 # The issues' targets for this 2-core machine, everything on one box.
 READ_SHARE_TARGET = 0.5
@@ -334,6 +335,7 @@ class RunResults:
     stress: StressRow | None = None
     scaling: ScalingRow | None = None
     seat_map: SeatMapRow | None = None
+    queue: QueueRow | None = None
     cores: int = 1
     #: buyers prepared for the run
     buyers: int = 0

@@ -1,14 +1,16 @@
-"""One benchmark run: a fresh bench stack, accounts, the four rows, profiles, scaling.
+"""One benchmark run: a fresh bench stack, accounts, the rows, profiles, scaling.
 
 Rows run in this order so that none pays for another's leftovers: reads (1), the
 original's stress test (4), booking throughput (2; its bookings stay pending, which costs
 nothing until they expire long after the run), the scaling pass (row 2's load on more
 replicas per service; it restarts the stack keeping its data, then goes back to one
-process each), and the flash sale (3) last. The sale's ticket emails trail it, so the
+process each), then the flash sale (3). The sale's ticket emails trail it, so the
 harness waits for them (bounded) while it still samples the processes: their CPU is part
-of what a purchase costs. Profiles of missed rows are taken under a repeat of their load,
-never during a measured row: rows 1 and 2 right after row 2, and a short second sale
-(the busiest services of the first) after the flash sale.
+of what a purchase costs. The waiting room (6) comes last: row 3's purchase rate sets its
+admission rate, and it makes accounts of its own (:mod:`bench.waiting_room`). Profiles of
+missed rows are taken under a repeat of their load, never during a measured row: rows 1
+and 2 right after row 2, and a short second sale (the busiest services of the first)
+after the flash sale.
 
 ``--only`` runs a subset on the same fresh stack (:func:`subset_plan`), so a developer can
 compare one row before and after a change in a minute or two.
@@ -55,6 +57,16 @@ from bench.results import (
 )
 from bench.seat_map import measure_seat_map
 from bench.ticket_emails import TicketEmails, wait_for_ticket_emails
+from bench.waiting_room import (
+    DEFAULT_ADMIT_PER_MINUTE,
+    FULL_QUEUE,
+    QUICK_QUEUE,
+    QueuePlan,
+    QueueRow,
+    admission_rate,
+)
+from bench.waiting_room import LOCAL_IPS as QUEUE_LOCAL_IPS
+from bench.waiting_room import measure as measure_queue
 from devstack import infra
 from devstack.config import ROOT, SERVICES
 from devstack.gateway import nginx_pid
@@ -64,8 +76,8 @@ LOG_DIR = stack.BENCH_STACK.log_dir
 K6_LOGS = RUN_DIR / "k6"
 PROFILE_RATE = 100
 # The rows a run can be limited to with ``--only``, and every part of a full run in order.
-SUBSETS = ("bookings", "flash", "seatmap")
-ALL_PARTS = ("reads", "seatmap", "stress", "bookings", "scaling", "flash")
+SUBSETS = ("bookings", "flash", "seatmap", "queue")
+ALL_PARTS = ("reads", "seatmap", "stress", "bookings", "scaling", "flash", "queue")
 # How many of the flash sale's busiest services a missed sale profiles.
 FLASH_PROFILED_SERVICES = 2
 
@@ -91,6 +103,8 @@ class Plan:
     pgbench_clients: int = 50
     pgbench_seconds: int = 12
     profile_seconds: int = 15
+    #: row 6, the waiting room (its own accounts)
+    queue: QueuePlan = FULL_QUEUE
     quick: bool = False
 
     @property
@@ -115,6 +129,7 @@ QUICK = Plan(
     redis_requests=20_000,
     pgbench_seconds=3,
     profile_seconds=5,
+    queue=QUICK_QUEUE,
     quick=True,
 )
 # ``--quick --only bookings``: row 2 at the full run's concurrency (its share of pgbench
@@ -138,6 +153,8 @@ def subset_plan(plan: Plan, only: Sequence[str]) -> Plan:
     if plan.quick and "bookings" in only:
         plan = QUICK_BOOKINGS
     buyers = plan.buyers if "flash" in only else plan.booking_vus
+    if set(only) == {"queue"}:
+        buyers = 0  # the waiting room makes its own
     return replace(plan, buyers=buyers, catalogue_events=0)
 
 
@@ -447,6 +464,41 @@ def measure_scaling(ctx: Context, replicas: int = SCALING_REPLICAS) -> ScalingRo
     )
 
 
+def queue_admission_rate(results: RunResults) -> tuple[int, str]:
+    """Row 6's admission rate: row 3's purchase rate when measured, else the fixed one."""
+    flash = results.flash
+    if flash is not None:
+        seconds = flash.last_sold_seconds
+        rate = admission_rate(flash.purchases, seconds)
+        if rate is not None and seconds is not None:
+            return rate, (
+                f"row 3's purchase rate in this run: {flash.purchases:,} purchases completed "
+                f"in {seconds:,.1f} s (the sale's start to its last confirmation)"
+            )
+    return DEFAULT_ADMIT_PER_MINUTE, (
+        "a fixed rate, event_service's default QUEUE_ADMIT_PER_MINUTE (no flash sale "
+        "measured a purchase rate in this run)"
+    )
+
+
+def measure_waiting_room(ctx: Context) -> QueueRow:
+    assert ctx.data is not None
+    rate, source = queue_admission_rate(ctx.results)
+    return measure_queue(
+        plan=ctx.plan.queue,
+        stack=stack.BENCH_STACK,
+        base=ctx.data,
+        admit_per_minute=rate,
+        rate_source=source,
+        pids=ctx.pids,
+        gateway_pids=_gateway_pids,
+        services=list(SERVICES),
+        k6_logs=K6_LOGS,
+        data_file=RUN_DIR / "queue-accounts.json",
+        say=say,
+    )
+
+
 # -- profiles --------------------------------------------------------------------------
 
 
@@ -623,7 +675,8 @@ def _settings(parts: set[str]) -> dict[str, str]:
     return {
         "gateway rate limit": f"{bench.rate_limit_rps} r/s per address, burst "
         f"{bench.rate_limit_burst} (raised for the benchmark; 10 r/s, burst 20 by default)",
-        "client addresses": "k6 --local-ips 127.0.1.1-127.0.8.254 (one address per VU)",
+        "client addresses": "k6 --local-ips 127.0.1.1-127.0.8.254 (one address per VU)"
+        + (f"; row 6: {QUEUE_LOCAL_IPS} (one per buyer)" if "queue" in parts else ""),
         "replicas": f"{bench.replicas} process per service (uvicorn, uvloop, httptools)" + scaling,
         "database pools": (
             f"DB_POOL_SIZE={stack.BENCH_DB_POOL_SIZE}, "
@@ -668,6 +721,10 @@ def _measure(ctx: Context, parts: set[str]) -> None:
         _refresh(ctx)
         results.flash = measure_flash_sale(ctx)
         profile_missed_rows(ctx)
+    if "queue" in parts:
+        _settle()
+        _refresh(ctx)  # the admin's and the organizer's sessions
+        results.queue = measure_waiting_room(ctx)
 
 
 @contextlib.contextmanager

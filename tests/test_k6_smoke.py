@@ -113,6 +113,40 @@ def test_flash_sale_sells_every_seat_once_and_confirms_every_payment(
     assert result.value("flash_attempts", "count") >= result.value("flash_bookings", "count") > 0
 
 
+def test_waiting_room_script_admits_buyers_who_then_buy_every_seat_once(
+    accounts: Path, k6_logs: Path
+) -> None:
+    result = _passed(
+        run_k6(
+            "waiting_room.js",
+            env={
+                "BENCH_DATA": str(accounts),
+                "BASE_URL": GATEWAY_URL,
+                "BUYERS": str(BUYERS),
+                "SEATS_NORMAL": "4",
+                "SEATS_VIP": "2",
+                "SEATS_VVIP": "0",
+                "SEATS_PER_ROW": "10",
+                "JOIN_SECONDS": "2",
+                "ONSALE_AFTER_S": "1",
+                "LEAD_S": "3",
+                "ADMIT_PER_MINUTE": "600",
+                "QUEUE_WAIT_S": "40",
+                # Latency is the benchmark's business; here only correctness is judged.
+                "P99_MS": "10000",
+            },
+            log_dir=k6_logs,
+            timeout=K6_TIMEOUT + 60,
+        )
+    )
+    assert result.value("queue_gate_refusals_ok", "value") == 1  # 428 and 403 first
+    assert result.value("queue_double_sold", "count") == 0
+    assert result.value("queue_oversold", "count") == 0
+    assert result.value("queue_lost_bookings", "count") == 0
+    assert result.value("queue_admitted", "count") >= 1
+    assert result.value("queue_bookings", "count") >= 1
+
+
 def test_booking_throughput_script_books_distinct_seats(accounts: Path, k6_logs: Path) -> None:
     result = _passed(
         run_k6(

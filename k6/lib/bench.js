@@ -50,8 +50,9 @@ export function seatId(ticketClass, index, perRow) {
   return `${ticketClass}-${Math.floor(index / perRow) + 1}-${(index % perRow) + 1}`;
 }
 
-// An event published by the prepared organizer; returns the event body.
-export function createEvent(title, seats, perRow) {
+// An event published by the prepared organizer (``extra``: more fields of the create
+// body, e.g. a waiting room's); returns the event body.
+export function createEvent(title, seats, perRow, extra = {}) {
   const body = {
     title,
     description: 'Benchmark event on the bench stack.',
@@ -64,6 +65,7 @@ export function createEvent(title, seats, perRow) {
     seats_vip: seats.vip,
     seats_vvip: seats.vvip,
     seats_per_row: perRow,
+    ...extra,
   };
   const response = http.post(
     `${BASE_URL}/api/events`,
