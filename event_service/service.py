@@ -311,6 +311,8 @@ class EventService:
         # Also gives the event its first version (ids are never reused, but a test database
         # may restart them, and a process may remember an older event of the same id).
         await self._cache.invalidate(event.id)
+        if event.queue_enabled:
+            await self._resources.waiting_room.register(event.id)
         logger.info(
             "event created",
             extra={
@@ -370,6 +372,8 @@ class EventService:
         if after != before:
             await publish(self._session, "event_changed", before.changed_to(after, event))
         await self._cache.invalidate(event_id)
+        if event.queue_enabled:  # (again: a room turned off and on keeps its queue)
+            await self._resources.waiting_room.register(event_id)
         [available] = await self._availability([EventRecord.model_validate(event)])
         return self._organizer_view(event, available)
 

@@ -60,10 +60,11 @@ ROOMS_KEY = "wr:rooms"
 #: at most this many admissions per tick, whatever the rate and the time since the last
 MAX_ADMITTED_PER_TICK = 10_000
 
-# KEYS: queue, late arrivals' counter, join times, admission times, members by user, cursor
+# KEYS: queue, late arrivals' counter, join times, admission times, members by user, cursor,
+#       closed
 # ARGV: user id, on-sale (ms, or -1), a random score in [0, 1), pass ttl (ms), join (0/1)
 # -> {new, member's rank (-1 if none), cursor, joined ms, admitted ms (or -1), now ms,
-#     queue length}
+#     queue length, closed (0/1)}
 _PLACE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -101,12 +102,13 @@ if ARGV[5] == '1' then
     new = 1
   end
 end
+local closed = redis.call('EXISTS', KEYS[7])
 if not member then
-  return {0, -1, cursor, -1, -1, now, redis.call('ZCARD', KEYS[1])}
+  return {0, -1, cursor, -1, -1, now, redis.call('ZCARD', KEYS[1]), closed}
 end
 local joined = tonumber(redis.call('HGET', KEYS[3], member) or '-1')
 local admitted = tonumber(redis.call('HGET', KEYS[4], member) or '-1')
-return {new, rank, cursor, joined, admitted, now, redis.call('ZCARD', KEYS[1])}
+return {new, rank, cursor, joined, admitted, now, redis.call('ZCARD', KEYS[1]), closed}
 """
 
 # KEYS: queue, cursor, admission times, last tick (ms), fractional credit
@@ -239,8 +241,15 @@ class WaitingRoom:
         place = await self._read(record, user_id, join=True)
         if place.new:
             metrics.QUEUE_JOINS.inc()
-            await self._redis.sadd(ROOMS_KEY, record.id)
+            await self.register(record.id)
         return place
+
+    async def register(self, event_id: int) -> None:
+        """The room is on: every replica's ticks look after it from now on."""
+        try:
+            await self._redis.sadd(ROOMS_KEY, event_id)
+        except RedisError as exc:
+            raise ServiceUnavailable("the waiting room cannot answer right now") from exc
 
     async def place(self, record: EventRecord, user_id: int) -> Place | None:
         """The buyer's place, or None if the buyer never joined."""
@@ -252,7 +261,7 @@ class WaitingRoom:
     async def _read(self, record: EventRecord, user_id: int, *, join: bool) -> Place:
         keys = _keys(record.id)
         try:
-            new, rank, cursor, joined, admitted, now, _length = await self._place(
+            new, rank, cursor, joined, admitted, now, _length, closed = await self._place(
                 keys=[
                     keys["queue"],
                     keys["late"],
@@ -260,6 +269,7 @@ class WaitingRoom:
                     keys["admitted"],
                     keys["members"],
                     keys["cursor"],
+                    keys["closed"],
                 ],
                 args=[
                     user_id,
@@ -269,7 +279,6 @@ class WaitingRoom:
                     1 if join else 0,
                 ],
             )
-            closed = await self._redis.get(keys["closed"])
         except RedisError as exc:
             raise ServiceUnavailable("the waiting room cannot answer right now") from exc
         return self._answer(
@@ -281,7 +290,7 @@ class WaitingRoom:
             joined=int(joined),
             admitted=int(admitted),
             now=int(now),
-            closed=closed is not None,
+            closed=bool(closed),
         )
 
     def _answer(

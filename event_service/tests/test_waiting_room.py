@@ -374,3 +374,20 @@ async def test_the_room_admits_nobody_while_every_seat_is_held(gate: Service) ->
     await asyncio.sleep(0.2)
     await admit_once(gate.app)
     assert (await _me(gate, event["id"], 822))["status"] == "admitted"
+
+
+async def test_a_room_turned_off_and_on_again_admits_its_queue(gate: Service) -> None:
+    event = await gate.create_event(queue_enabled=True, queue_admit_per_minute=1)
+    await _join(gate, event["id"], 831)
+    await _join(gate, event["id"], 832)
+    for body in ({"queue_enabled": False}, {"queue_enabled": True}):
+        await gate.client.put(f"/api/events/{event['id']}", json=body, headers=gate.organizer())
+        await admit_once(gate.app)  # off: the ticks forget the room; on: they take it back
+
+    await gate.client.put(
+        f"/api/events/{event['id']}",
+        json={"queue_admit_per_minute": 60_000},
+        headers=gate.organizer(),
+    )
+
+    assert (await _admitted(gate, event["id"], 832))["status"] == "admitted"
