@@ -35,6 +35,7 @@ import {
   meta,
   seatId,
 } from './lib/bench.js';
+import { drainPending, payBooking, readBack, retrying } from './lib/purchase.js';
 
 const BUYERS = intEnv('BUYERS', buyers.length);
 const SEATS = {
@@ -118,27 +119,14 @@ export function setup() {
   return { eventId: event.id, startedAt: Date.now() };
 }
 
-// A POST that waits out the gateway's rate limit (429 + Retry-After) instead of failing.
+const send = retrying(rateLimited);
+
 function post(url, body, params) {
-  for (;;) {
-    const response = http.post(url, body, params);
-    if (response.status !== 429) {
-      return response;
-    }
-    rateLimited.add(1);
-    sleep(parseFloat(response.headers['Retry-After'] || '1'));
-  }
+  return send('POST', url, body, params);
 }
 
 function get(url, params) {
-  for (;;) {
-    const response = http.get(url, params);
-    if (response.status !== 429) {
-      return response;
-    }
-    rateLimited.add(1);
-    sleep(parseFloat(response.headers['Retry-After'] || '1'));
-  }
+  return send('GET', url, null, params);
 }
 
 // Seats near the stage are wanted most: indexes skew towards the front rows.
@@ -152,32 +140,10 @@ function wantedSeats(ticketClass, count) {
 }
 
 function pay(booking, token) {
-  const init = post(
-    `${BASE_URL}/api/payments/initialize`,
-    JSON.stringify({ booking_id: booking.id, first_name: 'Flash', last_name: 'Buyer' }),
-    authParams(token, 'POST /api/payments/initialize'),
-  );
-  initializeDuration.add(init.timings.duration);
-  if (!check(init, { 'payment initialized': (r) => r.status === 200 })) {
-    return false;
-  }
-  const txRef = init.json('tx_ref');
-  const paid = post(`${BASE_URL}/api/payments/checkout/${txRef}/pay`, null, {
-    redirects: 0,
-    tags: { name: 'POST /api/payments/checkout/{tx_ref}/pay' },
-    responseCallback: http.expectedStatuses(303),
-  });
-  payDuration.add(paid.timings.duration);
-  if (!check(paid, { 'checkout paid': (r) => r.status === 303 })) {
-    return false;
-  }
-  const verified = get(
-    `${BASE_URL}/api/payments/verify/${txRef}`,
-    authParams(token, 'GET /api/payments/verify/{tx_ref}'),
-  );
-  verifyDuration.add(verified.timings.duration);
-  return check(verified, {
-    'payment succeeded': (r) => r.status === 200 && r.json('payment.status') === 'success',
+  return payBooking(send, booking, token, 'Flash', {
+    initialize: initializeDuration,
+    pay: payDuration,
+    verify: verifyDuration,
   });
 }
 
@@ -289,71 +255,22 @@ export default function (sale) {
   confirmPaid(paid, token);
 }
 
-function pendingCount(eventId, admin) {
-  const response = http.get(
-    `${BASE_URL}/api/bookings/all?event_id=${eventId}&status=pending&limit=1`,
-    authParams(admin, 'GET /api/bookings/all'),
-  );
-  return parseInt(response.headers['X-Total-Count'] || '0', 10);
-}
-
 export function teardown(sale) {
   eventIdGauge.add(sale.eventId);
   const admin = meta.admin.access_token;
-  const deadline = Date.now() + DRAIN_TIMEOUT_S * 1000;
-  let pending = pendingCount(sale.eventId, admin);
-  while (pending > 0 && Date.now() < deadline) {
-    sleep(1);
-    pending = pendingCount(sale.eventId, admin);
-  }
+  const pending = drainPending(sale.eventId, admin, DRAIN_TIMEOUT_S);
   stuckPending.add(pending);
 
-  const bookings = allPages(
-    `/api/bookings/all?event_id=${sale.eventId}`,
-    'bookings',
-    admin,
-    'GET /api/bookings/all',
-  );
-  const confirmed = bookings.filter((b) => b.status === 'confirmed');
-  // Every buyer paid for each booking it won, or cancelled it when the payment did not go
-  // through: a booking that ended expired or failed is a payment the system lost (this
-  // also covers buyers stopped by MAX_DURATION before they could check their own).
-  const lost = bookings.filter((b) => b.status === 'expired' || b.status === 'failed');
+  // (a buyer stopped by MAX_DURATION before it could check its own booking shows here too)
+  const { confirmed, lost, doubles, sold, mismatched } = readBack(sale.eventId, admin);
   lostBookings.add(lost.length);
   paidUnconfirmed.add(lost.length + pending);
-  if (lost.length > 0) {
-    const shown = lost.slice(0, 20).map((b) => `${b.id}:${b.status}`);
-    console.error(`bookings that ended without a sale: ${shown.join(', ')}`);
-  }
-  const owners = {};
+  doubleSold.add(doubles.length);
+  oversold.add(Math.max(0, sold.length - CAPACITY));
+  inconsistent.add(mismatched);
   let lastConfirmed = 0;
   for (const booking of confirmed) {
     lastConfirmed = Math.max(lastConfirmed, Date.parse(booking.confirmed_at));
-    for (const seat of booking.seat_list) {
-      (owners[seat.seat_id] = owners[seat.seat_id] || []).push(booking.id);
-    }
-  }
-  const doubles = Object.keys(owners).filter((id) => owners[id].length > 1);
-  doubleSold.add(doubles.length);
-  if (doubles.length > 0) {
-    console.error(`seats in two confirmed bookings: ${doubles.slice(0, 20).join(', ')}`);
-  }
-
-  const map = http.get(`${BASE_URL}/api/events/${sale.eventId}/seats`, {
-    tags: { name: 'GET /api/events/{id}/seats' },
-  });
-  check(map, { 'seat map read back': (r) => r.status === 200 });
-  const seats = map.json('seats');
-  const sold = seats.filter((s) => s.status === 'sold');
-  oversold.add(Math.max(0, sold.length - CAPACITY));
-  // The seat map and the bookings must tell the same story.
-  const soldIds = new Set(sold.map((s) => s.seat_id));
-  const mismatched =
-    sold.filter((s) => !owners[s.seat_id]).length +
-    Object.keys(owners).filter((id) => !soldIds.has(id)).length;
-  inconsistent.add(mismatched);
-  if (mismatched > 0) {
-    console.error(`${mismatched} seats differ between the seat map and the confirmed bookings`);
   }
 
   capacityGauge.add(CAPACITY);

@@ -38,6 +38,7 @@ import {
   floatEnv,
   meta,
 } from './lib/bench.js';
+import { drainPending, payBooking, readBack, retrying } from './lib/purchase.js';
 
 const BUYERS = intEnv('BUYERS', buyers.length);
 const SEATS = {
@@ -133,16 +134,7 @@ function parseTime(text) {
 }
 
 // A request that waits out the gateway's rate limit (429 + Retry-After) instead of failing.
-function send(method, url, body, params) {
-  for (;;) {
-    const response = http.request(method, url, body, params);
-    if (response.status !== 429) {
-      return response;
-    }
-    rateLimited.add(1);
-    sleep(parseFloat(response.headers['Retry-After'] || '1'));
-  }
-}
+const send = retrying(rateLimited);
 
 function errorCode(response) {
   try {
@@ -220,35 +212,10 @@ export function setup() {
 }
 
 function pay(booking, token) {
-  const init = send(
-    'POST',
-    `${BASE_URL}/api/payments/initialize`,
-    JSON.stringify({ booking_id: booking.id, first_name: 'Queued', last_name: 'Buyer' }),
-    authParams(token, 'POST /api/payments/initialize'),
-  );
-  initializeDuration.add(init.timings.duration);
-  if (!check(init, { 'payment initialized': (r) => r.status === 200 })) {
-    return false;
-  }
-  const txRef = init.json('tx_ref');
-  const paid = send('POST', `${BASE_URL}/api/payments/checkout/${txRef}/pay`, null, {
-    redirects: 0,
-    tags: { name: 'POST /api/payments/checkout/{tx_ref}/pay' },
-    responseCallback: http.expectedStatuses(303),
-  });
-  payDuration.add(paid.timings.duration);
-  if (!check(paid, { 'checkout paid': (r) => r.status === 303 })) {
-    return false;
-  }
-  const verified = send(
-    'GET',
-    `${BASE_URL}/api/payments/verify/${txRef}`,
-    null,
-    authParams(token, 'GET /api/payments/verify/{tx_ref}'),
-  );
-  verifyDuration.add(verified.timings.duration);
-  return check(verified, {
-    'payment succeeded': (r) => r.status === 200 && r.json('payment.status') === 'success',
+  return payBooking(send, booking, token, 'Queued', {
+    initialize: initializeDuration,
+    pay: payDuration,
+    verify: verifyDuration,
   });
 }
 
@@ -448,24 +415,11 @@ export default function (sale) {
   console.log(`queue-buyer ${JSON.stringify(record)}`);
 }
 
-function pendingCount(eventId, admin) {
-  const response = http.get(
-    `${BASE_URL}/api/bookings/all?event_id=${eventId}&status=pending&limit=1`,
-    authParams(admin, 'GET /api/bookings/all'),
-  );
-  return parseInt(response.headers['X-Total-Count'] || '0', 10);
-}
-
 export function teardown(sale) {
   eventIdGauge.add(sale.eventId);
   capacityGauge.add(CAPACITY);
   const admin = meta.admin.access_token;
-  const deadline = Date.now() + DRAIN_TIMEOUT_S * 1000;
-  let pending = pendingCount(sale.eventId, admin);
-  while (pending > 0 && Date.now() < deadline) {
-    sleep(1);
-    pending = pendingCount(sale.eventId, admin);
-  }
+  const pending = drainPending(sale.eventId, admin, DRAIN_TIMEOUT_S);
   stuckPending.add(pending);
 
   const room = http.get(
@@ -478,38 +432,10 @@ export function teardown(sale) {
     roomSoldOut.add(room.json('status') === 'sold_out' ? 1 : 0);
   }
 
-  const bookings = allPages(
-    `/api/bookings/all?event_id=${sale.eventId}`,
-    'bookings',
-    admin,
-    'GET /api/bookings/all',
-  );
-  const confirmed = bookings.filter((b) => b.status === 'confirmed');
-  // Every buyer paid for the booking it won or cancelled it after a failed payment: one
-  // that ended expired or failed is a payment the system lost.
-  const lost = bookings.filter((b) => b.status === 'expired' || b.status === 'failed');
+  const { confirmed, lost, doubles, sold, mismatched } = readBack(sale.eventId, admin);
   lostBookings.add(lost.length);
-  const owners = {};
-  for (const booking of confirmed) {
-    for (const seat of booking.seat_list) {
-      (owners[seat.seat_id] = owners[seat.seat_id] || []).push(booking.id);
-    }
-  }
-  const doubles = Object.keys(owners).filter((id) => owners[id].length > 1);
   doubleSold.add(doubles.length);
-  if (doubles.length > 0) {
-    console.error(`seats in two confirmed bookings: ${doubles.slice(0, 20).join(', ')}`);
-  }
-  const map = http.get(`${BASE_URL}/api/events/${sale.eventId}/seats`, {
-    tags: { name: 'GET /api/events/{id}/seats' },
-  });
-  check(map, { 'seat map read back': (r) => r.status === 200 });
-  const sold = map.json('seats').filter((s) => s.status === 'sold');
   oversold.add(Math.max(0, sold.length - CAPACITY));
-  const soldIds = new Set(sold.map((s) => s.seat_id));
-  const mismatched =
-    sold.filter((s) => !owners[s.seat_id]).length +
-    Object.keys(owners).filter((id) => !soldIds.has(id)).length;
   inconsistent.add(mismatched);
   soldGauge.add(sold.length);
   confirmedBookingsGauge.add(confirmed.length);
