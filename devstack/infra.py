@@ -140,13 +140,23 @@ END $$;"""
 
 
 def drop_databases(stack: Stack) -> None:
-    """Drop a disposable stack's databases, so its next ``up`` migrates from nothing.
+    """Drop a disposable stack's databases, so its next ``up`` migrates from nothing, and
+    empty its Redis database with them.
 
     The test stack's databases outlive a run; a checkout with a migration another
-    checkout never had would otherwise find a revision it cannot locate.
+    checkout never had would otherwise find a revision it cannot locate. Its Redis keys
+    are named by database ids (events, users), which start again from 1: left behind,
+    they would describe rows that no longer exist.
     """
     if stack.name == "dev":
         raise SystemExit("refusing to drop the dev stack's databases")
+    if port_open(6379) and shutil.which("redis-cli"):
+        subprocess.run(
+            ["redis-cli", "-n", str(stack.redis_db), "FLUSHDB"],
+            check=True,
+            capture_output=True,
+            timeout=30,
+        )
     if not port_open(5432):
         return
     psql(

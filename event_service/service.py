@@ -311,6 +311,7 @@ class EventService:
         # Also gives the event its first version (ids are never reused, but a test database
         # may restart them, and a process may remember an older event of the same id).
         await self._cache.invalidate(event.id)
+        await self._resources.waiting_room.clear(event.id)
         if event.queue_enabled:
             await self._resources.waiting_room.register(event.id)
         logger.info(

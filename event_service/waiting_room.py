@@ -244,6 +244,14 @@ class WaitingRoom:
             await self.register(record.id)
         return place
 
+    async def clear(self, event_id: int) -> None:
+        """A new event starts with an empty room, whatever an earlier event of the same id
+        left in Redis (a database recreated beside a Redis that was not)."""
+        try:
+            await self._redis.delete(*_keys(event_id).values())
+        except RedisError as exc:
+            raise ServiceUnavailable("the waiting room cannot answer right now") from exc
+
     async def register(self, event_id: int) -> None:
         """The room is on: every replica's ticks look after it from now on."""
         try:

@@ -391,3 +391,21 @@ async def test_a_room_turned_off_and_on_again_admits_its_queue(gate: Service) ->
     )
 
     assert (await _admitted(gate, event["id"], 832))["status"] == "admitted"
+
+
+async def test_a_new_event_starts_with_an_empty_room_whatever_redis_kept(gate: Service) -> None:
+    first = await gate.create_event(queue_enabled=True, queue_admit_per_minute=1)
+    # What an earlier event of the next id left behind (a database recreated beside Redis).
+    stale = WaitingRoom(
+        gate.redis, secret=gate.settings.jwt_secret, pass_ttl_seconds=300, default_rate=1
+    )
+    ghost = (await _record(gate, first["id"])).model_copy(update={"id": first["id"] + 1})
+    await stale.join(ghost, 901)
+
+    event = await gate.create_event(queue_enabled=True, queue_admit_per_minute=1)
+    assert event["id"] == ghost.id
+
+    joined = await _join(gate, event["id"], 901)
+    assert joined.status_code == 201, joined.text  # a new place, not the ghost's
+    stats = await gate.client.get(f"/api/events/{event['id']}/queue", headers=gate.organizer())
+    assert stats.json()["length"] == 1
