@@ -133,13 +133,12 @@ async def hold_seats(resources: EventResources, event_id: int, request: HoldRequ
         # Name every seat that isn't in the event, malformed or outside its layout.
         _check_layout(await event_record(resources, event_id), request.seat_ids)
     room = resources.waiting_room
-    known = resources.cache.last_known(event_id)
-    if known is not None and room.refusal(known, request.user_id, request.queue_pass):
-        # Refused before any seat is held: the event had a room when this process last
-        # read it, so it is read again (the room may be off by now) and decides.
-        room.check_pass(
-            await event_record(resources, event_id), request.user_id, request.queue_pass
-        )
+    # The pass is checked before any seat is held against the event as this process last
+    # read it; a refusal reads it again (the room may be off by now), which then decides.
+    checked = resources.cache.last_known(event_id)
+    if checked is not None and room.refusal(checked, request.user_id, request.queue_pass):
+        checked = await event_record(resources, event_id)
+        room.check_pass(checked, request.user_id, request.queue_pass)
     reply = await resources.gate.hold(
         event_id,
         token=request.token,
@@ -156,12 +155,12 @@ async def hold_seats(resources: EventResources, event_id: int, request: HoldRequ
     if record.date <= utcnow():
         await resources.gate.release(event_id, request.token)
         raise EventStarted()
-    if record.queue_enabled:
+    if record.queue_enabled and record is not checked:
+        # The event at the hold's version is not the one checked above (it changed, or
+        # this process had not read it): it decides, and a refused hold goes back at once.
         try:
-            resources.waiting_room.check_pass(record, request.user_id, request.queue_pass)
+            room.check_pass(record, request.user_id, request.queue_pass)
         except DomainError:
-            # Checked after the gate so that a sale without a room costs nothing more; a
-            # refused hold goes back at once.
             await resources.gate.release(event_id, request.token)
             raise
     SEAT_HOLDS.labels("held").inc()

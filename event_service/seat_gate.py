@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import functools
 import logging
 import time
 import uuid
@@ -21,17 +20,15 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
-from typing import Any, Literal, TypeVar, cast
-
-from redis.exceptions import RedisError
+from typing import Any, Literal
 
 from event_service.metrics import GATE_REBUILDS
 from ticketing_common.errors import ServiceUnavailable
 from ticketing_common.internal.errors import EventNotFound
+from ticketing_common.redis import redis_guarded
 from ticketing_common.seats import TICKET_CLASSES, TicketClass
 
 logger = logging.getLogger("event_service.seat_gate")
-_Method = TypeVar("_Method", bound=Callable[..., Awaitable[Any]])
 
 REBUILD_LOCK_MS = 30_000
 _NOT_LOADED = "not_loaded"
@@ -50,18 +47,8 @@ class GateUnavailable(ServiceUnavailable):
         super().__init__("seat availability is unreachable right now; retry shortly")
 
 
-def _redis_guarded(method: _Method) -> _Method:
-    """Report Redis faults as :class:`GateUnavailable` (503), never as a 500."""
-
-    @functools.wraps(method)
-    async def guarded(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return await method(*args, **kwargs)
-        except RedisError as exc:
-            logger.warning("seat gate unreachable: %s", exc)
-            raise GateUnavailable() from exc
-
-    return cast(_Method, guarded)
+#: Redis faults reported as :class:`GateUnavailable` (503), never as a 500
+_redis_guarded = redis_guarded(GateUnavailable, "seat gate")
 
 
 class GateNotReady(ServiceUnavailable):

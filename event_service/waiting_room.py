@@ -35,7 +35,6 @@ from typing import Any, Literal
 
 import jwt
 from fastapi import FastAPI
-from redis.exceptions import RedisError
 from sqlalchemy import text
 
 from event_service import metrics
@@ -46,6 +45,7 @@ from event_service.service import event_record
 from ticketing_common.background import periodic_lifecycle
 from ticketing_common.errors import DomainError, ServiceUnavailable
 from ticketing_common.internal.errors import EventNotFound
+from ticketing_common.redis import redis_guarded
 from ticketing_common.seats import TICKET_CLASSES
 from ticketing_common.security import ALGORITHM
 
@@ -165,6 +165,16 @@ return {n, cursor, total}
 _RANDOM = secrets.SystemRandom()
 
 
+class RoomUnavailable(ServiceUnavailable):
+    """Redis cannot be reached: no place can be taken or read now (503, retry)."""
+
+    def __init__(self) -> None:
+        super().__init__("the waiting room cannot answer right now")
+
+
+_guarded = redis_guarded(RoomUnavailable, "waiting room")
+
+
 def _keys(event_id: int) -> dict[str, str]:
     prefix = f"wr:{{{event_id}}}:"  # one hash slot per event
     return {
@@ -217,6 +227,10 @@ class RoomStats:
     admit_per_minute: int
     status: Literal["before_onsale", "open", "sold_out"]
 
+    @property
+    def waiting(self) -> int:
+        return self.length - self.admitted
+
 
 class WaitingRoom:
     """The rooms of every event (one per app), on the service's Redis."""
@@ -244,20 +258,16 @@ class WaitingRoom:
             await self.register(record.id)
         return place
 
+    @_guarded
     async def clear(self, event_id: int) -> None:
         """A new event starts with an empty room, whatever an earlier event of the same id
         left in Redis (a database recreated beside a Redis that was not)."""
-        try:
-            await self._redis.delete(*_keys(event_id).values())
-        except RedisError as exc:
-            raise ServiceUnavailable("the waiting room cannot answer right now") from exc
+        await self._redis.delete(*_keys(event_id).values())
 
+    @_guarded
     async def register(self, event_id: int) -> None:
         """The room is on: every replica's ticks look after it from now on."""
-        try:
-            await self._redis.sadd(ROOMS_KEY, event_id)
-        except RedisError as exc:
-            raise ServiceUnavailable("the waiting room cannot answer right now") from exc
+        await self._redis.sadd(ROOMS_KEY, event_id)
 
     async def place(self, record: EventRecord, user_id: int) -> Place | None:
         """The buyer's place, or None if the buyer never joined."""
@@ -266,29 +276,27 @@ class WaitingRoom:
         place = await self._read(record, user_id, join=False)
         return None if place.joined_at is None else place
 
+    @_guarded
     async def _read(self, record: EventRecord, user_id: int, *, join: bool) -> Place:
         keys = _keys(record.id)
-        try:
-            new, rank, cursor, joined, admitted, now, _length, closed = await self._place(
-                keys=[
-                    keys["queue"],
-                    keys["late"],
-                    keys["joined"],
-                    keys["admitted"],
-                    keys["members"],
-                    keys["cursor"],
-                    keys["closed"],
-                ],
-                args=[
-                    user_id,
-                    _ms(record.onsale_at),
-                    _RANDOM.random(),
-                    self._pass_ttl_ms,
-                    1 if join else 0,
-                ],
-            )
-        except RedisError as exc:
-            raise ServiceUnavailable("the waiting room cannot answer right now") from exc
+        new, rank, cursor, joined, admitted, now, _length, closed = await self._place(
+            keys=[
+                keys["queue"],
+                keys["late"],
+                keys["joined"],
+                keys["admitted"],
+                keys["members"],
+                keys["cursor"],
+                keys["closed"],
+            ],
+            args=[
+                user_id,
+                _ms(record.onsale_at),
+                _RANDOM.random(),
+                self._pass_ttl_ms,
+                1 if join else 0,
+            ],
+        )
         return self._answer(
             record,
             user_id,
@@ -411,16 +419,14 @@ class WaitingRoom:
 
     # -- the organizer and the ticks ----------------------------------------------------
 
+    @_guarded
     async def stats(self, record: EventRecord) -> RoomStats:
         keys = _keys(record.id)
-        try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                pipe.zcard(keys["queue"])
-                pipe.get(keys["cursor"])
-                pipe.get(keys["closed"])
-                length, cursor, closed = await pipe.execute()
-        except RedisError as exc:
-            raise ServiceUnavailable("the waiting room cannot answer right now") from exc
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.zcard(keys["queue"])
+            pipe.get(keys["cursor"])
+            pipe.get(keys["closed"])
+            length, cursor, closed = await pipe.execute()
         opened = record.onsale_at is None or record.onsale_at <= datetime.now(UTC)
         return RoomStats(
             event_id=record.id,

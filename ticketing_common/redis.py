@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar, cast
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
 
 from ticketing_common.settings import ServiceSettings
+
+logger = logging.getLogger("ticketing.redis")
+
+_Method = TypeVar("_Method", bound=Callable[..., Awaitable[Any]])
 
 MAX_CONNECTIONS = 64
 POOL_WAIT_SECONDS = 5
@@ -61,3 +69,21 @@ def reconnect_once() -> Retry:
     such a rare moment only makes a rate limit a little stricter.
     """
     return Retry(ExponentialBackoff(cap=0.2, base=0.02), retries=2)
+
+
+def redis_guarded(unavailable: Callable[[], Exception], what: str) -> Callable[[_Method], _Method]:
+    """A decorator reporting a Redis fault in an async method as ``unavailable()`` (a 503
+    the caller can retry), never as a 500, with a warning naming ``what`` was unreachable."""
+
+    def decorate(method: _Method) -> _Method:
+        @functools.wraps(method)
+        async def guarded(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return await method(*args, **kwargs)
+            except RedisError as exc:
+                logger.warning("%s unreachable: %s", what, exc)
+                raise unavailable() from exc
+
+        return cast(_Method, guarded)
+
+    return decorate

@@ -16,18 +16,7 @@ router = APIRouter(prefix="/api/events", tags=["waiting room"])
 
 
 def _out(place: Place) -> QueuePlace:
-    return QueuePlace(
-        event_id=place.event_id,
-        status=place.status,
-        position=place.position,
-        estimated_wait_s=place.estimated_wait_s,
-        onsale_at=place.onsale_at,
-        joined_at=place.joined_at,
-        admitted_at=place.admitted_at,
-        queue_pass=place.queue_pass,
-        pass_expires_at=place.pass_expires_at,
-        poll_after_s=place.poll_after_s,
-    )
+    return QueuePlace.model_validate(place, from_attributes=True)
 
 
 @router.post(
@@ -90,11 +79,4 @@ async def queue_stats(
     if not record.queue_enabled:
         raise QueueNotEnabled()
     stats = await resources.waiting_room.stats(record)
-    return QueueStats(
-        event_id=stats.event_id,
-        length=stats.length,
-        admitted=stats.admitted,
-        waiting=stats.length - stats.admitted,
-        admit_per_minute=stats.admit_per_minute,
-        status=stats.status,
-    )
+    return QueueStats.model_validate(stats, from_attributes=True)
