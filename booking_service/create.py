@@ -39,6 +39,7 @@ from booking_service.idempotency import (
     request_fingerprint,
 )
 from booking_service.models import Booking, BookingSeat, BookingStatus
+from booking_service.reads import get_booking
 from booking_service.resources import BookingResources, release_hold_quietly
 from booking_service.saga import close_pending, locked_bookings
 from booking_service.schemas import BookingCreate, BookingOut
@@ -54,10 +55,16 @@ from booking_service.store import (
     quota_of,
 )
 from ticketing_common.db import utcnow
-from ticketing_common.errors import BadRequest, UpstreamError
+from ticketing_common.errors import BadRequest, DomainError, UpstreamError
 from ticketing_common.internal.errors import SeatsUnavailable
-from ticketing_common.internal.models import HoldGranted, HoldRequest
-from ticketing_common.security import Principal
+from ticketing_common.internal.models import (
+    BookingView,
+    HoldGranted,
+    HoldRequest,
+    WaitlistOffer,
+    WaitlistOfferRequest,
+)
+from ticketing_common.security import Principal, Role
 
 logger = logging.getLogger("booking_service.create")
 
@@ -78,11 +85,14 @@ async def create_booking(
     idempotency_key: str | None,
     *,
     queue_pass: str | None = None,
+    offer_ttl_seconds: int | None = None,
 ) -> CreateOutcome:
     """Hold the seats, then record the pending booking; release the hold if that fails.
 
     ``queue_pass`` travels with the hold: event_service refuses the hold of an event that
-    sells through its waiting room unless the pass is this buyer's (issue 20)."""
+    sells through its waiting room unless the pass is this buyer's (issue 20).
+    ``offer_ttl_seconds``: the booking is a waiting list's offer (issue 19), whose hold may
+    take the seats its class keeps for the list, for that long."""
     settings = resources.settings
     wanted = len(body.seats) if body.seats is not None else body.seat_count or 0
     if wanted > settings.max_seats_per_booking:
@@ -102,7 +112,9 @@ async def create_booking(
         token = str(uuid.uuid4())
 
     try:
-        request = _hold_request(body, token, settings, principal.user_id, queue_pass)
+        request = _hold_request(
+            body, token, settings, principal.user_id, queue_pass, offer_ttl_seconds
+        )
         hold = await resources.events.hold(body.event_id, request)
     except SeatsUnavailable:
         metrics.count("conflict")
@@ -128,12 +140,18 @@ def _hold_request(
     settings: BookingSettings,
     user_id: int,
     queue_pass: str | None,
+    offer_ttl_seconds: int | None = None,
 ) -> HoldRequest:
-    ttl = settings.hold_ttl_seconds
+    ttl = offer_ttl_seconds or settings.hold_ttl_seconds
     buyer = {"token": token, "ttl_seconds": ttl, "user_id": user_id, "queue_pass": queue_pass}
     if body.seats is not None:
         return HoldRequest(seat_ids=body.seat_ids, **buyer)
-    return HoldRequest(ticket_class=body.ticket_class, count=body.seat_count, **buyer)
+    return HoldRequest(
+        ticket_class=body.ticket_class,
+        count=body.seat_count,
+        for_waitlist=offer_ttl_seconds is not None,
+        **buyer,
+    )
 
 
 def _check_hold(hold: HoldGranted, body: BookingCreate) -> None:
@@ -268,3 +286,29 @@ async def _expire_lapsed_holders(resources: BookingResources, hold: HoldGranted)
                 session, resources.events, booking, BookingStatus.EXPIRED, reason="expired"
             )
     return len(lapsed)
+
+
+async def create_offer(resources: BookingResources, request: WaitlistOfferRequest) -> WaitlistOffer:
+    """A waiting list's offer (issue 19): a pending booking of ``seat_count`` seats of the
+    class for the entry's buyer, held for ``hold_ttl_seconds``, made as the buyer's own
+    booking would be (per-buyer limits apply); the entry's key makes a retry return it."""
+    principal = Principal(
+        user_id=request.user_id, role=Role.USER, email=request.buyer_email, jti="waitlist"
+    )
+    body = BookingCreate(
+        event_id=request.event_id, seat_count=request.seat_count, ticket_class=request.ticket_class
+    )
+    try:
+        outcome = await create_booking(
+            resources, principal, body, request.key, offer_ttl_seconds=request.hold_ttl_seconds
+        )
+    except SeatsUnavailable:
+        return WaitlistOffer(outcome="short")
+    except DomainError as exc:
+        if exc.status_code >= 500:
+            raise
+        return WaitlistOffer(outcome="refused", code=exc.code, message=exc.message)
+    async with resources.sessionmaker() as session:
+        booking = await get_booking(session, outcome.booking.id)
+        view = BookingView.model_validate(booking, from_attributes=True)
+    return WaitlistOffer(outcome="offered", booking=view)

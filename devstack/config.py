@@ -166,6 +166,8 @@ def stack_named(name: str, replicas: int | None = None) -> Stack:
                 "SMTP_EMAIL": "tickets@example.com",
                 # Short holds so expiry journeys finish within a test run.
                 "HOLD_TTL_SECONDS": "30",
+                # ... and short waiting-list offers, so a lapsed offer passes on in a test.
+                "WAITLIST_OFFER_TTL_SECONDS": "30",
                 # The k6 smoke and the drills make many unpaid bookings per account on
                 # purpose; booking_service's own tests check the per-buyer limits.
                 **LOAD_TEST_BUYER_LIMITS,

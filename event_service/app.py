@@ -18,6 +18,7 @@ from event_service.seat_map import SeatMaps
 from event_service.service import locked_layout
 from event_service.settings import EventSettings, get_settings
 from event_service.waiting_room import WaitingRoom, admission_lifecycle
+from event_service.waitlist import waitlist_lifecycle
 from ticketing_common.app import create_service_app
 from ticketing_common.errors import ServiceUnavailable, UpstreamError
 from ticketing_common.internal.clients import BookingsApi
@@ -90,5 +91,6 @@ def create_app(settings: EventSettings | None = None) -> FastAPI:
             event_resources_lifecycle,
             messaging_lifecycle(subscriptions=SUBSCRIPTIONS),
             admission_lifecycle,
+            waitlist_lifecycle,
         ],
     )

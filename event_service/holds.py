@@ -29,12 +29,13 @@ from event_service.errors import (
     SeatsUnavailable,
     UnknownSeats,
 )
-from event_service.metrics import HOLD_CONFIRMS, SEAT_HOLDS
+from event_service.metrics import HOLD_CONFIRMS, SEAT_HOLDS, WAITLIST_OFFERS
 from event_service.models import Event, ReleasedBooking, SoldSeat
 from event_service.resources import EventResources
 from event_service.schemas import EventRecord
 from event_service.seat_gate import HoldReply
 from event_service.service import EventService, event_record
+from event_service.waitlist import TAKE_OFFER, offer_lapsed
 from ticketing_common.db import driver_connection, utcnow
 from ticketing_common.errors import BadRequest, DomainError
 from ticketing_common.internal.models import HeldSeat, HoldGranted, HoldRequest
@@ -47,9 +48,12 @@ logger = logging.getLogger("event_service.holds")
 # The event's row lock, which every change of its sales and of its gate takes first.
 _LOCK_EVENT = text("SELECT id FROM events WHERE id = :event_id FOR UPDATE")
 
-# How many seats a booking bought (the check of every ``booking_confirmed``).
+# How many seats a booking bought (the check of every ``booking_confirmed``); the same
+# round trip closes the waiting list's offer it paid, if it was one.
 _SOLD_TO_BOOKING = text(
-    "SELECT count(*) FROM event_seats_sold WHERE booking_id = :booking_id AND event_id = :event_id"
+    f"WITH taken AS ({TAKE_OFFER}) "  # noqa: S608 - two constant statements
+    "SELECT count(*), (SELECT count(*) FROM taken) FROM event_seats_sold "
+    "WHERE booking_id = :booking_id AND event_id = :event_id"
 )
 
 # A sale of seats ($4, their classes $5) to booking $2 under hold token $3, unless the
@@ -135,7 +139,7 @@ async def hold_seats(resources: EventResources, event_id: int, request: HoldRequ
     room = resources.waiting_room
     # The pass is checked before any seat is held against the event as this process last
     # read it; a refusal reads it again (the room may be off by now), which then decides.
-    checked = resources.cache.last_known(event_id)
+    checked = None if request.for_waitlist else resources.cache.last_known(event_id)
     if checked is not None and room.refusal(checked, request.user_id, request.queue_pass):
         checked = await event_record(resources, event_id)
         room.check_pass(checked, request.user_id, request.queue_pass)
@@ -147,6 +151,7 @@ async def hold_seats(resources: EventResources, event_id: int, request: HoldRequ
         seat_ids=request.seat_ids or (),
         ticket_class=request.ticket_class,
         count=request.count or 0,
+        for_waitlist=request.for_waitlist,
     )
     _refuse(event_id, request, reply)
     record = resources.cache.at_version(event_id, reply.event_version)
@@ -155,7 +160,7 @@ async def hold_seats(resources: EventResources, event_id: int, request: HoldRequ
     if record.date <= utcnow():
         await resources.gate.release(event_id, request.token)
         raise EventStarted()
-    if record.queue_enabled and record is not checked:
+    if record.queue_enabled and record is not checked and not request.for_waitlist:
         # The event at the hold's version is not the one checked above (it changed, or
         # this process had not read it): it decides, and a refused hold goes back at once.
         try:
@@ -200,6 +205,13 @@ def _refuse(event_id: int, request: HoldRequest, reply: HoldReply) -> None:
                 "requested": request.count,
                 "available": reply.available,
             },
+        )
+    if reply.status == "reserved":
+        SEAT_HOLDS.labels("conflict").inc()
+        raise SeatsUnavailable(
+            f"the {reply.ticket_class} seats that come free go to its waiting list first: "
+            f"join it (POST /api/events/{event_id}/waitlist)",
+            details={"seat_ids": [], "ticket_class": reply.ticket_class, "waitlist": True},
         )
     if reply.status == "unknown":
         SEAT_HOLDS.labels("unknown_seats").inc()
@@ -274,9 +286,13 @@ class SeatHolds:
         indexed count, without the event's row lock. Selling here is the repair for a sale
         that was announced but not recorded (a message from before the confirm call).
         """
-        recorded = await self._session.scalar(
-            _SOLD_TO_BOOKING, {"booking_id": message.booking_id, "event_id": message.event_id}
-        )
+        recorded, offer_taken = (
+            await self._session.execute(
+                _SOLD_TO_BOOKING, {"booking_id": message.booking_id, "event_id": message.event_id}
+            )
+        ).one()
+        if offer_taken:
+            WAITLIST_OFFERS.labels("taken").inc()
         if recorded == len(message.seats):
             return
         event = await self._events.lock_or_none(message.event_id)
@@ -308,6 +324,7 @@ class SeatHolds:
     async def apply_booking_cancelled(self, message: BookingCancelled) -> None:
         """A pending booking's hold is released; a confirmed booking's seats are un-sold."""
         if message.previous_status == "pending":
+            await offer_lapsed(self._session, message.booking_id, message.reason)
             await self.release_hold(message.event_id, message.hold_token)
             return
         event = await self._events.lock_or_none(message.event_id)

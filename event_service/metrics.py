@@ -27,3 +27,14 @@ QUEUE_PASS_REFUSALS = Counter(
     "Bookings of a waiting room's event refused for their pass, by reason",
     ["reason"],
 )
+
+WAITLIST_JOINS = Counter("event_waitlist_joins_total", "Buyers who joined a class's waiting list")
+WAITLIST_OFFERS = Counter(
+    "event_waitlist_offers_total",
+    "Waiting lists' offers by outcome (made, taken, lapsed, refused)",
+    ["outcome"],
+)
+WAITLIST_WAITING = Gauge(
+    "event_waitlist_waiting",
+    "Buyers on the waiting lists not yet offered seats, all events (this replica's last round)",
+)

@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -114,3 +115,60 @@ class ReleasedBooking(Base):
     booking_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     event_id: Mapped[int] = mapped_column(BigInteger)
     released_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WaitlistEntry(Base):
+    """A buyer waiting for seats of a sold-out class (issue 19).
+
+    ``waiting`` → ``offering`` (a replica is asking booking_service for the offer's pending
+    booking; a claim older than a minute is taken over, with the same idempotency key) →
+    ``offered`` (the booking holds the seats until ``offer_expires_at``) → ``booked``
+    (paid) or ``lapsed`` (not paid in time, cancelled, or the payment failed). ``left``: the
+    buyer left the list; ``refused``: the buyer could not have the seats (a per-buyer limit,
+    the event started), with the ``reason``. One active entry per account and class.
+    """
+
+    __tablename__ = "event_waitlist_entries"
+    __table_args__ = (
+        CheckConstraint("ticket_class IN ('normal', 'vip', 'vvip')", name="ticket_class_known"),
+        CheckConstraint(
+            "status IN ('waiting', 'offering', 'offered', 'booked', 'lapsed', 'left', 'refused')",
+            name="status_known",
+        ),
+        CheckConstraint("seat_count BETWEEN 1 AND 100", name="seat_count_range"),
+        Index(
+            "uq_event_waitlist_entries_active",
+            "event_id",
+            "ticket_class",
+            "user_id",
+            unique=True,
+            postgresql_where=text("status IN ('waiting', 'offering', 'offered')"),
+        ),
+        Index(
+            "ix_event_waitlist_entries_queue",
+            "event_id",
+            "ticket_class",
+            "id",
+            postgresql_where=text("status IN ('waiting', 'offering')"),
+        ),
+        Index(
+            "ix_event_waitlist_entries_booking",
+            "booking_id",
+            postgresql_where=text("status = 'offered'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    event_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("events.id", ondelete="CASCADE"))
+    ticket_class: Mapped[str] = mapped_column(String(8))
+    seat_count: Mapped[int] = mapped_column(Integer)
+    user_id: Mapped[int] = mapped_column(BigInteger)
+    buyer_email: Mapped[str | None] = mapped_column(String(320))
+    status: Mapped[str] = mapped_column(String(16), default="waiting")
+    joined_at: Mapped[datetime] = mapped_column(default=utcnow)
+    claimed_at: Mapped[datetime | None] = mapped_column()
+    booking_id: Mapped[int | None] = mapped_column(BigInteger)
+    offered_at: Mapped[datetime | None] = mapped_column()
+    offer_expires_at: Mapped[datetime | None] = mapped_column()
+    closed_at: Mapped[datetime | None] = mapped_column()
+    reason: Mapped[str | None] = mapped_column(String(200))

@@ -349,3 +349,52 @@ class QueueStats(BaseModel):
     waiting: int
     admit_per_minute: int
     status: Literal["before_onsale", "open", "sold_out"]
+
+
+# -- waiting lists (issue 19) -----------------------------------------------------------
+
+
+class WaitlistJoin(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ticket_class: TicketClass
+    seat_count: int = Field(1, ge=1, le=100, description="seats wanted together")
+
+
+WaitlistStatus = Literal["waiting", "offering", "offered", "booked", "lapsed", "left", "refused"]
+
+
+class WaitlistEntryOut(BaseModel):
+    """A buyer's entry on a class's waiting list."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    event_id: int
+    ticket_class: TicketClass
+    seat_count: int
+    status: WaitlistStatus = Field(
+        description="`waiting`; `offering` (seats came free: the offer is being made); "
+        "`offered` (a pending booking, `booking_id`, holds the seats until "
+        "`offer_expires_at`: pay it with `POST /api/payments/initialize`); `booked`; "
+        "`lapsed` (the offer was not paid in time); `left`; `refused` (`reason`)"
+    )
+    #: 1-based place among the class's entries still waiting; null once offered or closed
+    position: int | None = None
+    booking_id: int | None = None
+    offer_expires_at: datetime | None = None
+    joined_at: datetime
+    reason: str | None = None
+
+
+class WaitlistClassStats(BaseModel):
+    ticket_class: TicketClass
+    waiting: int
+    offered: int
+    booked: int
+    lapsed: int
+
+
+class WaitlistStats(BaseModel):
+    event_id: int
+    classes: list[WaitlistClassStats]

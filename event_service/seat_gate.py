@@ -11,16 +11,19 @@ lock before any hold is served.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Any, Literal
+
+from redis.exceptions import RedisError
 
 from event_service.metrics import GATE_REBUILDS
 from ticketing_common.errors import ServiceUnavailable
@@ -31,7 +34,21 @@ from ticketing_common.seats import TICKET_CLASSES, TicketClass
 logger = logging.getLogger("event_service.seat_gate")
 
 REBUILD_LOCK_MS = 30_000
+WAITLIST_LOCK_MS = 60_000
 _NOT_LOADED = "not_loaded"
+#: every "<event id>:<class>" whose free seats are kept for a waiting list (not hash-tagged:
+#: only the waiting lists' loop reads it, to find the keeps it may end)
+WAITLISTED_INDEX = "waitlists:kept"
+_UNKEEP = """
+local kept = redis.call('HGET', KEYS[1], ARGV[1])
+if kept and tonumber(kept) < tonumber(ARGV[2]) then
+  return redis.call('HDEL', KEYS[1], ARGV[1])
+end
+if not kept then
+  return 1
+end
+return 0
+"""
 _UNLOCK = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
@@ -90,7 +107,7 @@ async def _no_holds(_: int) -> Sequence[RestoredHold]:
     return ()
 
 
-HoldStatus = Literal["held", "taken", "unknown", "short", "token_in_use", "token_used"]
+HoldStatus = Literal["held", "taken", "unknown", "short", "reserved", "token_in_use", "token_used"]
 TokenStatus = Literal["held", "confirmed", "gone"]
 
 
@@ -102,6 +119,8 @@ class HoldReply:
     available: int | None = None
     #: the event's edit version when the hold was taken (see ``cache.py``)
     event_version: str = ""
+    #: ``reserved``: the class whose free seats its waiting list keeps
+    ticket_class: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +178,13 @@ def gate_keys(event_id: int) -> list[str]:
         event_version_key(event_id),
         prefix + "seat_version",
         prefix + "seat_changes",
+        waitlisted_key(event_id),
     ]
+
+
+def waitlisted_key(event_id: int) -> str:
+    """The classes whose free seats are kept for their waiting list (``waitlist.py``)."""
+    return event_prefix(event_id) + "waitlisted"
 
 
 def _from_ms(value: Any) -> datetime:
@@ -193,6 +218,7 @@ class _Scripts:
             for name in self.OPERATIONS
         }
         self.unlock = redis.register_script(_UNLOCK)
+        self.unkeep = redis.register_script(_UNKEEP)
 
 
 class SeatGate:
@@ -227,12 +253,16 @@ class SeatGate:
         seat_ids: Sequence[str] = (),
         ticket_class: TicketClass | None = None,
         count: int = 0,
+        for_waitlist: bool = False,
     ) -> HoldReply:
-        """All-or-nothing hold of named seats, or of ``count`` seats of ``ticket_class``."""
+        """All-or-nothing hold of named seats, or of ``count`` seats of ``ticket_class``;
+        ``for_waitlist``: a waiting list's offer, which alone may take the seats a class
+        with a waiting list keeps (any other hold of that class is ``reserved``)."""
         if ticket_class is None:
             args: list[Any] = [token, ttl_ms, fingerprint, "seats", *seat_ids]
         else:
-            args = [token, ttl_ms, fingerprint, "count", ticket_class, count]
+            mode = "offer" if for_waitlist else "count"
+            args = [token, ttl_ms, fingerprint, mode, ticket_class, count]
         reply = await self._run_rebuilt("hold", event_id, args)
         status = reply[0]
         if status == "held":
@@ -241,6 +271,8 @@ class SeatGate:
             )
         if status == "short":
             return HoldReply("short", available=int(reply[1]))
+        if status == "reserved":
+            return HoldReply("reserved", ticket_class=reply[1])
         return HoldReply(status, list(reply[1:]))
 
     @_redis_guarded
@@ -332,6 +364,62 @@ class SeatGate:
             held=held,
             sold=sold,
         )
+
+    # -- waiting lists ------------------------------------------------------------------
+
+    @_redis_guarded
+    async def keep_for_waitlist(self, event_id: int, ticket_class: str) -> None:
+        """Keep the class's free seats for its waiting list's offers (see ``hold.lua``)."""
+        now_ms = str(time.time_ns() // 1_000_000)
+        await self._redis.hset(waitlisted_key(event_id), ticket_class, now_ms)
+        await self._redis.sadd(WAITLISTED_INDEX, f"{event_id}:{ticket_class}")
+
+    @_redis_guarded
+    async def stop_keeping_for_waitlist(
+        self, event_id: int, ticket_class: str, kept_before_ms: int
+    ) -> bool:
+        """Put the class's free seats on sale again, unless it was kept at or after
+        ``kept_before_ms`` (a buyer joined while the caller was finding the list empty)."""
+        stopped = await self._scripts.unkeep(
+            keys=[waitlisted_key(event_id)], args=[ticket_class, kept_before_ms]
+        )
+        if stopped:
+            await self._redis.srem(WAITLISTED_INDEX, f"{event_id}:{ticket_class}")
+        return bool(stopped)
+
+    @contextlib.asynccontextmanager
+    async def offering_to_waitlist(self, event_id: int, ticket_class: str) -> AsyncIterator[bool]:
+        """One replica at a time makes the class's offers (True for it), so entries are
+        offered in order; the lock lapses after ``WAITLIST_LOCK_MS`` if its holder dies."""
+        key = waitlisted_key(event_id) + f":offering:{ticket_class}"
+        owner = uuid.uuid4().hex
+        try:
+            locked = await self._redis.set(key, owner, nx=True, px=WAITLIST_LOCK_MS)
+        except RedisError as exc:
+            raise GateUnavailable() from exc
+        try:
+            yield bool(locked)
+        finally:
+            if locked:
+                with contextlib.suppress(RedisError):
+                    await self._scripts.unlock(keys=[key], args=[owner])
+
+    @_redis_guarded
+    async def kept_for_waitlist(self, event_id: int) -> set[str]:
+        """The event's classes whose free seats are kept for their waiting list."""
+        classes = await self._redis.hkeys(waitlisted_key(event_id))
+        return {c.decode() if isinstance(c, bytes) else str(c) for c in classes}
+
+    @_redis_guarded
+    async def kept_for_waitlists(self) -> set[tuple[int, str]]:
+        """Every (event, class) whose free seats are kept for its waiting list."""
+        members = await self._redis.smembers(WAITLISTED_INDEX)
+        kept = set()
+        for member in members:
+            text = member.decode() if isinstance(member, bytes) else str(member)
+            event_id, _, ticket_class = text.partition(":")
+            kept.add((int(event_id), ticket_class))
+        return kept
 
     # -- layout -----------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from ticketing_common.settings import ServiceSettings
 
@@ -42,6 +42,22 @@ class EventSettings(ServiceSettings):
     queue_pass_ttl_seconds: int = Field(300, alias="QUEUE_PASS_TTL_SECONDS", ge=10, le=24 * 3600)
     #: how often the rooms admit (every replica ticks; the rate holds however many do)
     queue_tick_seconds: float = Field(1.0, alias="QUEUE_TICK_SECONDS", gt=0, le=60)
+    # Waiting lists of sold-out classes (issue 19): how long an offer's pending booking
+    # holds the freed seats for the buyer, and how often every replica makes offers.
+    waitlist_offer_ttl_seconds: int = Field(
+        1800, alias="WAITLIST_OFFER_TTL_SECONDS", ge=10, le=24 * 3600
+    )
+    waitlist_tick_seconds: float = Field(1.0, alias="WAITLIST_TICK_SECONDS", gt=0, le=3600)
+    #: the link an offer's email gives to pay ({base}: PUBLIC_BASE_URL; {booking_id})
+    waitlist_offer_url: str = Field(
+        "{base}/api/bookings/{booking_id}", alias="WAITLIST_OFFER_URL", max_length=500
+    )
+
+    @model_validator(mode="after")
+    def _offer_fits_a_hold(self) -> EventSettings:
+        if self.waitlist_offer_ttl_seconds > self.max_hold_ttl_seconds:
+            raise ValueError("WAITLIST_OFFER_TTL_SECONDS may not exceed MAX_HOLD_TTL_SECONDS")
+        return self
 
 
 @lru_cache

@@ -24,6 +24,7 @@ from ticketing_common.messaging.contracts import (
     PasswordReset,
     PaymentRefunded,
     RefundRequested,
+    WaitlistOffered,
 )
 
 
@@ -138,6 +139,21 @@ async def on_booking_event_changed(ctx: MessageContext, payload: BookingEventCha
     )
 
 
+async def on_waitlist_offered(ctx: MessageContext, payload: WaitlistOffered) -> None:
+    """Seats came free for a waiting-list entry: the buyer hears of the offer and its link."""
+
+    async def compose() -> OutgoingEmail:
+        return await service.waitlist_offer_email_for(resources_of(ctx.app).lookups, payload)
+
+    await _deliver(
+        ctx,
+        NotificationType.WAITLIST_OFFERED,
+        compose,
+        user_id=payload.user_id,
+        booking_id=payload.booking_id,
+    )
+
+
 SUBSCRIPTIONS: list[Subscription[Any]] = [
     Subscription("email_verification", on_email_verification),
     Subscription("password_reset", on_password_reset),
@@ -146,4 +162,5 @@ SUBSCRIPTIONS: list[Subscription[Any]] = [
     Subscription("refund_requested", on_refund_requested),
     Subscription("payment_refunded", on_payment_refunded),
     Subscription("booking_event_changed", on_booking_event_changed),
+    Subscription("waitlist_offered", on_waitlist_offered),
 ]

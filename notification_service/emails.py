@@ -253,3 +253,40 @@ def event_changed_email(
         escape(keep),
     ]
     return RenderedEmail(subject, text, _layout(subject, paragraphs))
+
+
+def waitlist_offer_email(
+    *,
+    booking_id: int,
+    event_title: str,
+    event_starts_at: datetime,
+    venue: str,
+    seat_ids: list[str],
+    amount: Decimal,
+    currency: str,
+    expires_at: datetime,
+    pay_url: str,
+) -> RenderedEmail:
+    """Seats came free for the buyer's waiting-list entry: pay before the offer lapses."""
+    ref = booking_reference(booking_id)
+    seats = ", ".join(seat_ids)
+    subject = f"Seats for {event_title} are yours until {_when(expires_at)}"
+    text = (
+        f"Seats came free for {event_title} ({format_event_date(event_starts_at)}, {venue}) "
+        f"and you were next on the waiting list.\n\n"
+        f"Booking: {ref}\nSeats: {seats}\nTotal: {format_amount(amount, currency)}\n\n"
+        f"They are held for you until {_when(expires_at)}. Pay here: {pay_url}\n\n"
+        "If you do not pay by then, they go to the next person on the list.\n"
+    )
+    href = escape(pay_url, quote=True)
+    paragraphs = [
+        f"Seats came free for <b>{escape(event_title)}</b> "
+        f"({escape(format_event_date(event_starts_at))}, {escape(venue)}) and you were next "
+        "on the waiting list.",
+        f"Booking <b>{ref}</b><br>Seats: {escape(seats)}<br>"
+        f"Total: {escape(format_amount(amount, currency))}",
+        f"They are held for you until <b>{_when(expires_at)}</b>: "
+        f'<a href="{href}">pay for them</a>.',
+        "If you do not pay by then, they go to the next person on the list.",
+    ]
+    return RenderedEmail(subject, text, _layout(subject, paragraphs))

@@ -38,6 +38,7 @@ class NotificationType(StrEnum):
     REFUND_REQUESTED = "refund_requested"
     PAYMENT_REFUNDED = "payment_refunded"
     EVENT_CHANGED = "event_changed"
+    WAITLIST_OFFERED = "waitlist_offered"
 
 
 class NotificationStatus(StrEnum):

@@ -63,6 +63,7 @@ from ticketing_common.messaging.contracts import (
     BookingEventChanged,
     PaymentRefunded,
     RefundRequested,
+    WaitlistOffered,
 )
 from ticketing_common.security import Principal
 
@@ -287,6 +288,23 @@ async def event_changed_email_for(lookups: Lookups, changed: BookingEventChanged
             new_date=changed.new_date,
             old_venue=changed.old_venue,
             new_venue=changed.new_venue,
+        ),
+    )
+
+
+async def waitlist_offer_email_for(lookups: Lookups, offer: WaitlistOffered) -> OutgoingEmail:
+    return OutgoingEmail(
+        await recipient(lookups, offer.user_id, offer.buyer_email),
+        emails.waitlist_offer_email(
+            booking_id=offer.booking_id,
+            event_title=offer.event_title,
+            event_starts_at=offer.event_starts_at,
+            venue=offer.venue,
+            seat_ids=offer.seat_ids,
+            amount=offer.total_amount,
+            currency=offer.currency,
+            expires_at=offer.expires_at,
+            pay_url=offer.pay_url,
         ),
     )
 

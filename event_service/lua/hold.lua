@@ -1,10 +1,13 @@
 -- Take an all-or-nothing hold for a token.
--- ARGV: token, ttl_ms, fingerprint, mode ('seats' | 'count'), then
---   seats: seat ids...        count: ticket_class, count
+-- ARGV: token, ttl_ms, fingerprint, mode ('seats' | 'count' | 'offer'), then
+--   seats: seat ids...        count, offer: ticket_class, count
+-- A class with a waiting list (WAITLISTED) keeps its free seats for the list: only an
+-- 'offer' (a count, for the list's next entry) may hold them.
 -- KEYS[10]: the event's cache version, read with the hold so the caller prices the seats
 --   from the very version of the event the hold was granted on.
 -- Replies: {'held', expiry_ms, version, seat...} | {'taken', seat...} | {'unknown', seat...}
---   | {'short', available} | {'token_in_use'} | {'token_used'} | {'not_loaded'}
+--   | {'short', available} | {'reserved', ticket_class} | {'token_in_use'} | {'token_used'}
+--   | {'not_loaded'}
 if not is_loaded() then
   return {'not_loaded'}
 end
@@ -31,6 +34,9 @@ if ARGV[4] == 'seats' then
   for i = 5, #ARGV do
     local seat = ARGV[i]
     local available = AVAILABLE[seat_class(seat)]
+    if available and redis.call('HEXISTS', WAITLISTED, seat_class(seat)) == 1 then
+      return {'reserved', seat_class(seat)}
+    end
     if available and redis.call('ZSCORE', available, seat) then
       seats[#seats + 1] = seat
     elseif redis.call('HEXISTS', HOLDS, seat) == 1 or redis.call('HEXISTS', SOLD, seat) == 1 then
@@ -46,6 +52,9 @@ if ARGV[4] == 'seats' then
     return reply_seats({'taken'}, taken)
   end
 else
+  if ARGV[4] == 'count' and redis.call('HEXISTS', WAITLISTED, ARGV[5]) == 1 then
+    return {'reserved', ARGV[5]}
+  end
   local available = AVAILABLE[ARGV[5]]
   local count = tonumber(ARGV[6])
   seats = redis.call('ZRANGE', available, 0, count - 1)

@@ -14,12 +14,15 @@
 --            it from the server clock in microseconds, so a version never comes back
 -- KEYS[12]   seat_changes   zset    seat id -> the seat_version of its last change (the
 --            most recent ones only); the seat map brings its rendition up to date from it
+-- KEYS[13]   waitlisted     hash    ticket class -> '1' while the class has a waiting list:
+--            its free seats are kept for the list's offers (event_service/waitlist.py),
+--            a rebuild leaves it as it is
 --
 -- Counters are never stored: available = ZCARD, held and sold follow from the hashes.
 local LOADED, HOLDS, EXPIRIES, TOKENS, CONFIRMED, SOLD = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local CLASSES = {'normal', 'vip', 'vvip'}
 local AVAILABLE = {normal = KEYS[7], vip = KEYS[8], vvip = KEYS[9]}
-local SEAT_VERSION, SEAT_CHANGES = KEYS[11], KEYS[12]
+local SEAT_VERSION, SEAT_CHANGES, WAITLISTED = KEYS[11], KEYS[12], KEYS[13]
 local BATCH = 500
 -- seat_changes keeps at least this many seats (trimmed back to it at twice as many)
 local CHANGES_KEPT = 10000

@@ -12,6 +12,9 @@ end
 for i = 1, 9 do
   redis.call('DEL', KEYS[i])
 end
+if ARGV[1] == 'replace' then
+  redis.call('DEL', WAITLISTED)  -- a new event has no waiting list yet
+end
 -- (seat_version and seat_changes are restarted below, once the layout is written)
 local per_row = tonumber(ARGV[2])
 local taken, by_token = {}, {}

@@ -12,6 +12,8 @@ from ticketing_common.internal.models import (
     HoldRequest,
     LiveHolds,
     UserView,
+    WaitlistOffer,
+    WaitlistOfferRequest,
 )
 from ticketing_common.settings import ServiceSettings
 
@@ -71,6 +73,12 @@ class BookingsApi:
 
     async def live_holds(self, event_id: int) -> LiveHolds:
         return await self._http.call("GET", f"{self._base}/holds/{event_id}", LiveHolds)
+
+    async def offer(self, request: WaitlistOfferRequest) -> WaitlistOffer:
+        """A pending booking for a waiting list's entry; idempotent by ``request.key``."""
+        return await self._http.call(
+            "POST", f"{self._base}/offers", WaitlistOffer, body=request, idempotent=True
+        )
 
 
 class UsersApi:

@@ -43,6 +43,9 @@ class HoldRequest(Request):
     #: on holds seats only for the buyer the pass names
     user_id: int | None = Field(None, ge=1)
     queue_pass: str | None = Field(None, max_length=2048)
+    #: a waiting list's offer (issue 19): seats of a class whose freed seats are kept for
+    #: its waiting list go to this hold only (by count), and no queue pass is asked for
+    for_waitlist: bool = False
 
     @model_validator(mode="after")
     def _one_kind(self) -> HoldRequest:
@@ -51,6 +54,8 @@ class HoldRequest(Request):
             raise ValueError("send either seat_ids or ticket_class with count, not both")
         if self.seat_ids is None and (self.ticket_class is None or self.count is None):
             raise ValueError("send seat_ids, or ticket_class with count")
+        if self.for_waitlist and self.seat_ids is not None:
+            raise ValueError("a waiting list's offer holds a count of a class")
         return self
 
     @property
@@ -177,6 +182,30 @@ class LiveHold(Answer):
 class LiveHolds(Answer):
     event_id: int
     holds: list[LiveHold]
+
+
+class WaitlistOfferRequest(Request):
+    """``POST /internal/bookings/offers``: a pending booking for a waiting list's entry
+    (event_service asks; the same ``key`` again returns the same booking)."""
+
+    key: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:\-]{1,64}$")]
+    user_id: int = Field(ge=1, le=MAX_ID)
+    buyer_email: str | None = Field(None, max_length=320)
+    event_id: int = Field(ge=1, le=MAX_ID)
+    ticket_class: TicketClass
+    seat_count: int = Field(ge=1, le=100)
+    hold_ttl_seconds: int = Field(ge=1)
+
+
+class WaitlistOffer(Answer):
+    """``offered`` with the booking; ``short`` when the seats went meanwhile (the entry
+    waits on); ``refused`` when this buyer cannot have them (a per-buyer limit, the event
+    started), with the reason's ``code`` and ``message``."""
+
+    outcome: Literal["offered", "short", "refused"]
+    booking: BookingView | None = None
+    code: str | None = None
+    message: str | None = None
 
 
 # -- auth_service ------------------------------------------------------------------------

@@ -189,6 +189,26 @@ class BookingEventChanged(Payload):
     changed_at: datetime
 
 
+class WaitlistOffered(Payload):
+    """Seats came free for a waiting list's entry: a pending booking holds them for the
+    buyer until ``expires_at``; notification_service emails the buyer the link to pay."""
+
+    entry_id: int
+    booking_id: int
+    user_id: int
+    buyer_email: str | None = None
+    event_id: int
+    event_title: str
+    event_starts_at: datetime
+    venue: str
+    ticket_class: TicketClass
+    seat_ids: list[str] = Field(min_length=1)
+    total_amount: Decimal
+    currency: str
+    expires_at: datetime
+    pay_url: str
+
+
 #: routing key -> payload schema. The first five keep the original system's names.
 CONTRACTS: dict[str, type[Payload]] = {
     "booking_confirmed": BookingConfirmed,
@@ -203,4 +223,5 @@ CONTRACTS: dict[str, type[Payload]] = {
     "payment_refunded": PaymentRefunded,
     "event_changed": EventChanged,
     "booking_event_changed": BookingEventChanged,
+    "waitlist_offered": WaitlistOffered,
 }
