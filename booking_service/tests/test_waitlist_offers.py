@@ -11,12 +11,14 @@ from typing import Any
 from sqlalchemy import select, update
 
 from booking_service.tests.conftest import Actor, Stack
-from event_service.models import WaitlistEntry
+from event_service.models import Event, WaitlistEntry
+from event_service.resources import resources_of
 from event_service.waitlist import offer_once
 from ticketing_common.db import utcnow
 from ticketing_common.internal.clients import BookingsApi
 from ticketing_common.internal.models import WaitlistOfferRequest
 from ticketing_common.messaging.schema import outbox_messages
+from ticketing_common.security import SERVICE_TOKEN_HEADER
 
 
 async def _join(stack: Stack, buyer: Actor, event_id: int, seat_count: int = 1) -> dict[str, Any]:
@@ -125,3 +127,52 @@ async def test_a_replica_that_died_mid_offer_is_taken_over_with_the_same_booking
     assert entries[0].status == "offered"
     assert entries[0].booking_id == first_try.booking.id
     assert entries[1].status == "waiting"
+
+
+async def test_a_larger_capacity_goes_to_the_waiting_list_first(stack: Stack) -> None:
+    organizer = stack.actor("organizer")
+    event_id = await stack.create_event(organizer, seats_vvip=1)
+    await stack.booked(stack.actor(), event_id, ["vvip-1-1"])
+    waiter, newcomer = stack.actor(), stack.actor()
+    await _join(stack, waiter, event_id)
+
+    grown = await stack.events.put(
+        f"/api/events/{event_id}", json={"seats_vvip": 2}, headers=organizer.headers
+    )
+    assert grown.status_code == 200, grown.text
+    # the new seat is the list's: a newcomer is refused before any offer is made
+    refused = await stack.book(newcomer, event_id, ["vvip-1-2"])
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["details"]["waitlist"] is True
+
+    assert await offer_once(stack.event_app) == 1
+    entry = (await _entries(stack, event_id))[0]
+    assert entry.status == "offered"
+    assert entry.booking_id is not None
+    offered = await stack.booking(entry.booking_id)
+    assert [s["seat_id"] for s in offered["seats"]] == ["vvip-1-2"]
+
+
+async def test_an_offer_needs_no_queue_pass_and_a_started_event_closes_its_lists(
+    stack: Stack,
+) -> None:
+    event_id = await stack.create_event(seats_vvip=1, queue_enabled=True)
+    hold = {"token": "wl-pass-check", "ticket_class": "vvip", "count": 1, "user_id": 7}
+    internal = {SERVICE_TOKEN_HEADER: stack.settings.service_token}
+    url = f"/internal/events/{event_id}/holds"
+    without = await stack.events.post(url, json=hold, headers=internal)
+    assert without.status_code == 428, without.text
+    offer = await stack.events.post(url, json={**hold, "for_waitlist": True}, headers=internal)
+    assert offer.status_code == 201, offer.text
+
+    waiter = stack.actor()
+    await _join(stack, waiter, event_id)
+    async with stack.event_app.state.sessionmaker() as session, session.begin():
+        await session.execute(
+            update(Event).where(Event.id == event_id).values(date=utcnow() - timedelta(hours=1))
+        )
+    await resources_of(stack.event_app).cache.invalidate(event_id)
+    assert await offer_once(stack.event_app) == 0
+    entry = (await _entries(stack, event_id))[0]
+    assert entry.status == "refused"
+    assert entry.reason == "the event has started"
