@@ -21,10 +21,12 @@ __all__ = [
     "BuyerLimitReached",
     "EventStarted",
     "IdempotencyKeyReused",
+    "ScanFromTheFuture",
     "SeatsUnavailable",
     "TicketLimitReached",
     "TooManyHeldSeats",
     "TooManyPendingBookings",
+    "TooManyScans",
     "UnknownSeats",
 ]
 
@@ -67,3 +69,18 @@ class IdempotencyKeyReused(DomainError):
     @classmethod
     def default_message(cls) -> str:
         return "this Idempotency-Key was already used for a different booking request"
+
+
+class TooManyScans(DomainError):
+    """An offline door uploads its scans in batches of a bounded size."""
+
+    status_code = 422
+    code = "too_many_scans"
+
+
+class ScanFromTheFuture(DomainError):
+    """A scan dated later than now (beyond a small clock skew): the door's clock is wrong,
+    and an earliest-wins upload must not trust it."""
+
+    status_code = 422
+    code = "scan_in_the_future"

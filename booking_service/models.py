@@ -14,8 +14,10 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     ForeignKey,
+    ForeignKeyConstraint,
     Identity,
     Index,
     Integer,
@@ -46,6 +48,21 @@ class BookingStatus(StrEnum):
 
 
 ACTIVE_STATUSES = (BookingStatus.PENDING, BookingStatus.CONFIRMED)
+
+
+class CheckinResult(StrEnum):
+    """What a door learns of a scanned ticket code."""
+
+    OK = "ok"
+    ALREADY_CHECKED_IN = "already_checked_in"
+    #: forged, altered or malformed; an unknown booking or seat; a booking never confirmed
+    INVALID = "invalid"
+    #: its booking was cancelled (and refunded) after it was paid
+    CANCELLED = "cancelled"
+    #: a ticket of another event than the one the door checks in
+    WRONG_EVENT = "wrong_event"
+
+
 _STATUS_VALUES = ", ".join(f"'{s.value}'" for s in BookingStatus)
 _ACTIVE_SEAT = text("status IN ('pending', 'confirmed')")
 
@@ -180,3 +197,54 @@ class BuyerQuota(Base):
     held_seats: Mapped[int] = mapped_column(Integer, default=0)
     pending_bookings: Mapped[int] = mapped_column(Integer, default=0)
     tickets: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class TicketCheckin(Base):
+    """A seat let in at the door. One row per seat of a booking, ever (the primary key): of
+    any number of doors scanning one ticket at once, one insert wins and the rest find it.
+    An offline door's earlier scan, uploaded later, replaces the time and the scanner."""
+
+    __tablename__ = "ticket_checkins"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["booking_id", "seat_id"],
+            ["booking_seats.booking_id", "booking_seats.seat_id"],
+            ondelete="CASCADE",
+        ),
+    )
+
+    booking_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    seat_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    checked_in_at: Mapped[datetime]
+    #: the account that scanned it (the organizer, an admin)
+    checked_in_by: Mapped[int] = mapped_column(BigInteger)
+    device: Mapped[str | None] = mapped_column(String(64))
+    offline: Mapped[bool] = mapped_column(Boolean)
+
+
+_CHECKIN_RESULTS = ", ".join(f"'{r.value}'" for r in CheckinResult)
+
+
+class CheckinScan(Base):
+    """Every scan at a door, whatever its result: who scanned, when, what the code named
+    (when it named anything genuine), the answer, and whether it came online or from an
+    offline door's upload. Not tied to bookings: a forged code names none."""
+
+    __tablename__ = "checkin_scans"
+    __table_args__ = (
+        CheckConstraint(f"result IN ({_CHECKIN_RESULTS})", name="result"),
+        Index("ix_checkin_scans_event_id_id", "event_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    #: the ticket's event, else the event the door named, else unknown
+    event_id: Mapped[int | None] = mapped_column(BigInteger)
+    booking_id: Mapped[int | None] = mapped_column(BigInteger)
+    seat_id: Mapped[str | None] = mapped_column(String(32))
+    result: Mapped[str] = mapped_column(String(24))
+    scanned_by: Mapped[int] = mapped_column(BigInteger)
+    #: when the door scanned it (an offline door's own clock)
+    scanned_at: Mapped[datetime]
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+    offline: Mapped[bool] = mapped_column(Boolean)
+    device: Mapped[str | None] = mapped_column(String(64))

@@ -56,14 +56,20 @@ async def ensure_event_organizer(
     """
     if principal.is_admin:
         return
+    if await event_organizer_id(session, events, event_id) != principal.user_id:
+        raise Forbidden("only the event's organizer may see its sales")
+
+
+async def event_organizer_id(session: AsyncSession, events: EventsApi, event_id: int) -> int:
+    """The event's organizer: any booking of the event names it; only an event nobody
+    booked yet is asked of event_service (the session's transaction ends first)."""
     organizer_id = await session.scalar(
         select(Booking.organizer_id).where(Booking.event_id == event_id).limit(1)
     )
     if organizer_id is None:
         await release_connection(session)
         organizer_id = (await events.event(event_id)).organizer_id
-    if organizer_id != principal.user_id:
-        raise Forbidden("only the event's organizer may see its sales")
+    return organizer_id
 
 
 @dataclass(frozen=True, slots=True)

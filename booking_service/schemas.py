@@ -9,22 +9,25 @@ The port's own fields are additions; its structured seats are ``seat_list``.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Literal, Self
 
 import orjson
 from pydantic import (
     AliasChoices,
+    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
     StrictInt,
     computed_field,
+    field_validator,
     model_validator,
 )
 
-from booking_service.models import BookingStatus
+from booking_service.models import BookingStatus, CheckinResult
+from ticketing_common.pagination import MAX_ID
 from ticketing_common.seats import SEAT_ID_MAX_LENGTH, SEAT_ID_PATTERN, TicketClass
 from ticketing_common.wire import MAX_CLIENT_AMOUNT, GormFields, Money
 
@@ -183,8 +186,24 @@ class BookingCreated(BaseModel):
     booking: BookingOut
 
 
+class TicketOut(BaseModel):
+    """One seat's ticket: the code its QR code on the PDF encodes."""
+
+    seat_id: str
+    code: str = Field(description="`TKT2.<booking_id>.<event_id>.<seat_id>.<signature>`")
+
+
+class BookingDetailOut(BookingOut):
+    """One booking as ``GET /api/bookings/{id}`` answers it: with its tickets."""
+
+    tickets: list[TicketOut] = Field(
+        default_factory=list,
+        description="each seat's ticket code once the booking is confirmed; empty otherwise",
+    )
+
+
 class BookingEnvelope(BaseModel):
-    booking: BookingOut
+    booking: BookingDetailOut
 
 
 class BookingCancelledOut(BaseModel):
@@ -225,3 +244,118 @@ class TakenSeatOut(BaseModel):
 class TakenSeats(BaseModel):
     event_id: int
     seats: list[TakenSeatOut]
+
+
+# -- check-in at the door -------------------------------------------------------------------
+
+#: an offline door uploads at most this many scans at once (422 beyond): about 250 KB of
+#: JSON at the longest codes, under the gateway's 512 KB for this route
+MAX_SCANS_PER_BATCH = 1000
+
+TicketCodeText = Annotated[
+    str, Field(min_length=1, max_length=256, description="what the ticket's QR code says")
+]
+DeviceName = Annotated[
+    str | None,
+    Field(None, min_length=1, max_length=64, description="the scanner, as the door names it"),
+]
+ScanWinner = Literal["this_scan", "other_scan", "recorded"]
+
+
+class CheckinRequest(BaseModel):
+    code: TicketCodeText
+    event_id: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_ID,
+        description="the event this door admits to: a ticket of another answers `wrong_event`",
+    )
+    device: DeviceName = None
+
+
+class CheckinOut(BaseModel):
+    result: CheckinResult
+    booking_id: int | None = Field(description="the booking a genuine code names")
+    seat_id: str | None = Field(
+        description="the seat a genuine code names (null: a first ticket's code, for its "
+        "whole booking)"
+    )
+    checked_in_at: datetime | None = Field(
+        description="when the ticket was let in: now (`ok`), or the first time "
+        "(`already_checked_in`)"
+    )
+
+
+class OfflineScan(BaseModel):
+    code: TicketCodeText
+    scanned_at: AwareDatetime = Field(description="when the door scanned it, by its own clock")
+    device: DeviceName = None
+
+    @field_validator("scanned_at")
+    @classmethod
+    def _in_utc(cls, value: datetime) -> datetime:
+        try:
+            return value.astimezone(UTC)
+        except OverflowError as exc:
+            raise ValueError("not a time that can be stored") from exc
+
+
+class CheckinBatch(BaseModel):
+    event_id: int = Field(ge=1, le=MAX_ID, description="the event the door checked in")
+    scans: list[OfflineScan] = Field(
+        min_length=1, description=f"at most {MAX_SCANS_PER_BATCH:,} (422 beyond)"
+    )
+
+
+class OfflineScanOut(CheckinOut):
+    """One uploaded scan: its result, and which scan of its seat won."""
+
+    code: str
+    conflict: bool = Field(
+        description="the seat was scanned more than once (in this upload, or before it)"
+    )
+    winner: ScanWinner | None = Field(
+        description="whose time stands as the check-in (`checked_in_at`): `this_scan`, "
+        "`other_scan` (an earlier one in this upload) or `recorded` (an earlier check-in "
+        "already recorded); null when nothing was checked in"
+    )
+
+
+class CheckinBatchOut(BaseModel):
+    event_id: int
+    scans: list[OfflineScanOut] = Field(description="one per scan sent, in the same order")
+
+
+class CheckinStats(BaseModel):
+    event_id: int
+    checked_in: int = Field(description="seats of confirmed bookings checked in")
+    sold: int = Field(description="seats of confirmed bookings")
+
+
+class DoorTicket(BaseModel):
+    code: str
+    booking_id: int
+    seat_id: str
+    status: Literal["valid", "cancelled"]
+    checked_in_at: datetime | None
+
+
+class DoorBookingCode(BaseModel):
+    """A first ticket's code (one per booking): it admits to every seat of its booking."""
+
+    code: str
+    booking_id: int
+    seat_ids: list[str]
+    status: Literal["valid", "cancelled"]
+
+
+class DoorList(BaseModel):
+    """What a door needs to check tickets offline: every code of the event's paid
+    bookings, `valid` or `cancelled` (cancelled after payment)."""
+
+    event_id: int
+    generated_at: datetime
+    tickets: list[DoorTicket]
+    booking_codes: list[DoorBookingCode] = Field(
+        description="codes of the first tickets, printed one per booking (`TKT1`)"
+    )

@@ -26,7 +26,7 @@ import asyncpg
 
 from notification_service import metrics
 from notification_service.settings import NotificationSettings
-from notification_service.tickets import TicketDetails, render_ticket_pdf, sign_ticket_reference
+from notification_service.tickets import TicketDetails, render_ticket_pdf
 
 #: PDFs rendered at once per process. Rendering is pure-Python CPU work that holds the
 #: GIL, so more threads add no speed, only memory (each render holds its document and
@@ -37,11 +37,11 @@ _RENDER_POOL = ThreadPoolExecutor(max_workers=RENDERS_AT_ONCE, thread_name_prefi
 
 
 async def render_ticket(details: TicketDetails, settings: NotificationSettings) -> bytes:
-    """The PDF for a booking (off the event loop: rendering is CPU work)."""
-    reference = sign_ticket_reference(
-        details.booking_id, details.event_id, settings.ticket_signing_secret
+    """The PDF for a booking, a signed QR code per seat (off the event loop: rendering is
+    CPU work)."""
+    render = partial(
+        render_ticket_pdf, details, settings.ticket_signing_secret, settings.ticket_font_dirs
     )
-    render = partial(render_ticket_pdf, details, reference, settings.ticket_font_dirs)
     context = contextvars.copy_context()  # log lines keep the message's ids
     return await asyncio.get_running_loop().run_in_executor(_RENDER_POOL, context.run, render)
 

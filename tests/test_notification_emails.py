@@ -8,7 +8,6 @@ from decimal import Decimal
 import httpx
 
 from notification_service.tests.pdf import pdf_text, qr_codes
-from notification_service.tickets import verify_ticket_reference
 from tests.conftest import Mailbox
 from tests.support_notification import (
     PASSWORD,
@@ -21,6 +20,7 @@ from tests.support_notification import (
     register_verified,
     wait_for_notification,
 )
+from ticketing_common.tickets import verify_ticket_code
 
 SEATS = ["vip-1-4", "vip-1-5", "normal-2-3"]
 
@@ -79,9 +79,9 @@ async def test_a_paid_booking_delivers_exactly_one_email_with_the_pdf_ticket(
     assert event["title"] in " ".join(text.split())
     assert set(SEATS) <= set(text.split())
     assert f"{Decimal(booking['total_amount']):,.2f}" in text
-    [reference] = qr_codes(pdf)
-    signed = verify_ticket_reference(reference, TICKET_SIGNING_SECRET)
-    assert (signed.booking_id, signed.event_id) == (booking["id"], event["id"])
+    signed = [verify_ticket_code(code, TICKET_SIGNING_SECRET) for code in qr_codes(pdf)]
+    assert {(s.booking_id, s.event_id) for s in signed} == {(booking["id"], event["id"])}
+    assert sorted(s.seat_id or "" for s in signed) == sorted(SEATS), "one QR code per seat"
     await asyncio.sleep(2)  # time for a duplicate to show up
     assert len(mailbox.matching(buyer.email, "Your ticket")) == 1
 

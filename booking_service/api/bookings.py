@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Request, Response
 
-from booking_service import create, queries, reads, saga
+from booking_service import checkin, create, queries, reads, saga
 from booking_service.api.deps import BookingId, EventId, EventsDep, ResourcesDep
 from booking_service.models import BookingStatus
 from booking_service.queries import BookingFilter
@@ -14,6 +14,7 @@ from booking_service.schemas import (
     BookingCancelledOut,
     BookingCreate,
     BookingCreated,
+    BookingDetailOut,
     BookingEnvelope,
     BookingList,
     BookingOut,
@@ -184,10 +185,13 @@ async def taken_seats(event_id: EventId, _: CurrentUser, session: SessionDep) ->
     responses={403: {"description": "not the owner, the event's organizer or an admin"}},
 )
 async def get_booking(
-    booking_id: BookingId, principal: CurrentUser, session: SessionDep
+    booking_id: BookingId, principal: CurrentUser, session: SessionDep, resources: ResourcesDep
 ) -> BookingEnvelope:
+    """The booking, with each seat's ticket code once it is confirmed."""
     booking = await reads.booking_for_reader(session, principal, booking_id)
-    return BookingEnvelope(booking=BookingOut.model_validate(booking))
+    tickets = checkin.tickets_of(booking, resources.settings.ticket_signing_secret)
+    detail = BookingDetailOut.model_validate(booking)
+    return BookingEnvelope(booking=detail.model_copy(update={"tickets": tickets}))
 
 
 @router.post(

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from notification_service.models import Notification
 from notification_service.tests.pdf import pdf_text, qr_codes
 from notification_service.tests.stack import PASSWORD, Stack, code_in
-from notification_service.tickets import format_event_date, verify_ticket_reference
+from notification_service.tickets import format_event_date
 from ticketing_common.messaging.contracts import (
     BookedSeat,
     BookingCancelled,
@@ -29,6 +29,7 @@ from ticketing_common.messaging.contracts import (
     RefundRequested,
 )
 from ticketing_common.messaging.topology import dead_letter_queue_name
+from ticketing_common.tickets import verify_ticket_code
 
 SEATS = ["vip-1-4", "vip-1-5", "normal-2-3"]
 
@@ -136,9 +137,10 @@ async def test_a_paid_booking_delivers_one_email_with_the_pdf_ticket(stack: Stac
     assert event["title"] in " ".join(text.split())
     assert set(SEATS) <= set(text.split())
     assert f"ETB {Decimal(booking['total_amount']):,.2f}" in text
-    [reference] = qr_codes(ticket_pdf(message))
-    signed = verify_ticket_reference(reference, stack.settings.ticket_signing_secret)
-    assert (signed.booking_id, signed.event_id) == (booking["id"], event["id"])
+    secret = stack.settings.ticket_signing_secret
+    signed = [verify_ticket_code(code, secret) for code in qr_codes(ticket_pdf(message))]
+    assert {(s.booking_id, s.event_id) for s in signed} == {(booking["id"], event["id"])}
+    assert sorted(s.seat_id or "" for s in signed) == sorted(SEATS), "one QR code per seat"
     await no_more_than(stack, buyer.email, "Your ticket", 1)
 
 
@@ -188,9 +190,13 @@ async def test_a_confirmation_from_before_v2_is_emailed_from_lookups(stack: Stac
     [message] = await stack.smtp.wait_for(buyer.email, "Your ticket")
     assert event["title"] in message["Subject"]
     assert "Venue: Entoto Park" in plain_text(message)
-    [reference] = qr_codes(ticket_pdf(message))
-    signed = verify_ticket_reference(reference, stack.settings.ticket_signing_secret)
-    assert (signed.booking_id, signed.event_id) == (booking_id, event["id"])
+    [code] = qr_codes(ticket_pdf(message))
+    signed = verify_ticket_code(code, stack.settings.ticket_signing_secret)
+    assert (signed.booking_id, signed.event_id, signed.seat_id) == (
+        booking_id,
+        event["id"],
+        "vip-1-7",
+    )
     assert sorted(
         calls_about(stack, user_id=buyer.id, event_id=event["id"], booking_id=booking_id)
     ) == [f"/internal/events/{event['id']}", f"/internal/users/{buyer.id}"]

@@ -1,4 +1,5 @@
-"""The ticket: its signed reference and the PDF that carries it."""
+"""The PDF ticket: one QR code per seat, each that seat's signed ticket code (the codes
+themselves: ticketing_common/tests/test_tickets.py)."""
 
 from __future__ import annotations
 
@@ -19,14 +20,12 @@ from notification_service.tests.pdf import embedded_fonts, pdf_fonts, pdf_text, 
 from notification_service.ticket_store import render_ticket
 from notification_service.tickets import (
     DEFAULT_TICKET_FONT_DIRS,
-    InvalidTicketReference,
     TicketDetails,
     TicketSeat,
     render_ticket_pdf,
-    sign_ticket_reference,
     ticket_fonts,
-    verify_ticket_reference,
 )
+from ticketing_common.tickets import sign_ticket_code, verify_ticket_code
 
 SECRET = "ticket-test-secret"
 
@@ -50,43 +49,16 @@ def details(**overrides: object) -> TicketDetails:
     return dataclasses.replace(base, **overrides)  # type: ignore[arg-type]
 
 
-def test_a_signed_reference_verifies_to_its_booking_and_event() -> None:
-    reference = sign_ticket_reference(4821, 17, SECRET)
-
-    assert reference.startswith("TKT1.4821.17.")
-    assert verify_ticket_reference(reference, SECRET).booking_id == 4821
-    assert verify_ticket_reference(reference, SECRET).event_id == 17
-
-
-@pytest.mark.parametrize(
-    "tamper",
-    [
-        pytest.param(lambda r: r.replace("TKT1.4821.", "TKT1.4822."), id="other-booking"),
-        pytest.param(lambda r: r.replace(".17.", ".18."), id="other-event"),
-        pytest.param(lambda r: r[:-1] + ("A" if r[-1] != "A" else "B"), id="edited-signature"),
-        pytest.param(lambda r: r.rsplit(".", 1)[0], id="no-signature"),
-        pytest.param(lambda r: "TKT2" + r[4:], id="unknown-version"),
-        pytest.param(lambda r: r + "x", id="trailing-garbage"),
-        pytest.param(lambda r: "", id="empty"),
-    ],
-)
-def test_a_tampered_reference_is_refused(tamper: object) -> None:
-    reference = sign_ticket_reference(4821, 17, SECRET)
-    assert callable(tamper)
-
-    with pytest.raises(InvalidTicketReference):
-        verify_ticket_reference(tamper(reference), SECRET)
-
-
-def test_a_reference_signed_with_another_secret_is_refused() -> None:
-    forged = sign_ticket_reference(4821, 17, "someone-elses-secret")
-
-    with pytest.raises(InvalidTicketReference):
-        verify_ticket_reference(forged, SECRET)
+def seat_codes(ticket: TicketDetails) -> list[str]:
+    """The codes the ticket's QR codes must encode, one per seat, sorted."""
+    return sorted(
+        sign_ticket_code(ticket.booking_id, ticket.event_id, seat.seat_id, SECRET)
+        for seat in ticket.seats
+    )
 
 
 def test_the_pdf_shows_event_venue_date_reference_every_seat_and_the_amount() -> None:
-    text = pdf_text(render_ticket_pdf(details(), sign_ticket_reference(4821, 17, SECRET)))
+    text = pdf_text(render_ticket_pdf(details(), SECRET))
 
     assert "Ethio-Jazz Night & Friends <live>" in " ".join(text.split())
     assert "Millennium Hall, Addis Ababa" in text
@@ -99,13 +71,21 @@ def test_the_pdf_shows_event_venue_date_reference_every_seat_and_the_amount() ->
     assert "ETB 1,600.00" in text
 
 
-def test_the_pdf_qr_code_decodes_to_the_signed_reference() -> None:
-    reference = sign_ticket_reference(4821, 17, SECRET)
+def test_each_seat_has_a_qr_code_of_its_own_signed_code_labelled_with_the_seat() -> None:
+    pdf = render_ticket_pdf(details(), SECRET)
 
-    codes = qr_codes(render_ticket_pdf(details(), reference))
+    codes = qr_codes(pdf)
 
-    assert codes == [reference]
-    assert verify_ticket_reference(codes[0], SECRET).booking_id == 4821
+    assert sorted(codes) == seat_codes(details())
+    assert {verify_ticket_code(code, SECRET).seat_id for code in codes} == {
+        "vip-1-4",
+        "vip-1-5",
+        "normal-2-10",
+    }
+    assert {verify_ticket_code(code, SECRET).booking_id for code in codes} == {4821}
+    lines = [line.strip() for line in pdf_text(pdf).splitlines()]
+    for label in ("Row 1, seat 4", "Row 1, seat 5", "Row 2, seat 10"):
+        assert label in lines
 
 
 def test_a_booking_with_many_seats_flows_onto_further_pages() -> None:
@@ -115,17 +95,18 @@ def test_a_booking_with_many_seats_flows_onto_further_pages() -> None:
         for n in range(1, 11)
     ]
 
-    pdf = render_ticket_pdf(details(seats=seats, total_amount=Decimal("10000.00")), "TKT1.1.1.x")
+    many = details(seats=seats, total_amount=Decimal("10000.00"))
+
+    pdf = render_ticket_pdf(many, SECRET)
 
     text = pdf_text(pdf)
     assert {seat.seat_id for seat in seats} <= set(text.split())
     assert "ETB 10,000.00" in text
+    assert sorted(qr_codes(pdf)) == seat_codes(many)
 
 
 def test_rendering_the_same_ticket_twice_gives_the_same_bytes() -> None:
-    reference = sign_ticket_reference(4821, 17, SECRET)
-
-    assert render_ticket_pdf(details(), reference) == render_ticket_pdf(details(), reference)
+    assert render_ticket_pdf(details(), SECRET) == render_ticket_pdf(details(), SECRET)
 
 
 # ---------------------------------------------------------------- scripts other than Latin
@@ -161,22 +142,21 @@ def unicode_details() -> TicketDetails:
 
 def test_an_amharic_title_and_a_cyrillic_and_greek_venue_print_as_written() -> None:
     require_ticket_fonts()
-    reference = sign_ticket_reference(4821, 17, SECRET)
 
-    pdf = render_ticket_pdf(unicode_details(), reference)
+    pdf = render_ticket_pdf(unicode_details(), SECRET)
 
     lines = pdf_text(pdf).splitlines()
     assert AMHARIC_TITLE in lines
     assert f"Venue: {CYRILLIC_VENUE}, {GREEK_VENUE}" in lines
     assert AMHARIC_CLASS in lines
     assert "ETB 350.00" in lines
-    assert qr_codes(pdf) == [reference]
+    assert sorted(qr_codes(pdf)) == seat_codes(unicode_details())
 
 
 def test_the_pdf_embeds_abyssinica_for_ethiopic_dejavu_for_cyrillic_and_greek_only() -> None:
     require_ticket_fonts()
 
-    pdf = render_ticket_pdf(unicode_details(), "TKT1.1.1.x")
+    pdf = render_ticket_pdf(unicode_details(), SECRET)
 
     assert pdf_fonts(pdf) == {"AbyssinicaSIL-Regular", "DejaVuSans", "Helvetica", "Helvetica-Bold"}
     assert embedded_fonts(pdf) == {"AbyssinicaSIL-Regular", "DejaVuSans"}
@@ -186,7 +166,7 @@ def test_a_title_mixing_ethiopic_and_cyrillic_prints_both() -> None:
     require_ticket_fonts()
     title = f"{AMHARIC_TITLE} / {CYRILLIC_VENUE}"
 
-    pdf = render_ticket_pdf(details(event_title=title), "TKT1.1.1.x")
+    pdf = render_ticket_pdf(details(event_title=title), SECRET)
 
     assert title in " ".join(pdf_text(pdf).split())  # the title wraps
     assert {"AbyssinicaSIL-Regular", "DejaVuSans-Bold"} <= pdf_fonts(pdf)
@@ -196,23 +176,22 @@ def test_a_latin_only_ticket_embeds_no_font_stays_small_and_its_qr_code_decodes(
     """Helvetica, which every PDF reader has: a 10,000-seat on-sale stores 40 MB of tickets,
     not 450 MB of embedded font subsets."""
     require_ticket_fonts()
-    reference = sign_ticket_reference(4821, 17, SECRET)
 
-    pdf = render_ticket_pdf(details(), reference)
+    pdf = render_ticket_pdf(details(), SECRET)
 
     assert pdf_fonts(pdf) == {"Helvetica", "Helvetica-Bold"}
     assert embedded_fonts(pdf) == set()
-    assert len(pdf) < 8_000
+    assert len(pdf) < 8_000  # three seats, three QR codes
     assert "Ethio-Jazz Night & Friends <live>" in " ".join(pdf_text(pdf).split())
-    assert qr_codes(pdf) == [reference]
+    assert sorted(qr_codes(pdf)) == seat_codes(details())
 
 
 def test_a_ticket_in_other_scripts_renders_to_the_same_bytes_every_time() -> None:
     require_ticket_fonts()
 
-    first = render_ticket_pdf(unicode_details(), "TKT1.1.1.x")
+    first = render_ticket_pdf(unicode_details(), SECRET)
 
-    assert render_ticket_pdf(unicode_details(), "TKT1.1.1.x") == first
+    assert render_ticket_pdf(unicode_details(), SECRET) == first
 
 
 def test_each_run_takes_the_first_font_with_all_its_characters() -> None:
@@ -248,17 +227,15 @@ def test_the_fonts_are_loaded_once_per_process() -> None:
 def test_without_the_font_files_a_latin_ticket_falls_back_to_helvetica(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    reference = sign_ticket_reference(4821, 17, SECRET)
-
     with caplog.at_level(logging.WARNING, logger="notification.tickets"):
-        pdf = render_ticket_pdf(details(), reference, font_dirs=[tmp_path])
-        render_ticket_pdf(details(), reference, font_dirs=[tmp_path])
+        pdf = render_ticket_pdf(details(), SECRET, font_dirs=[tmp_path])
+        render_ticket_pdf(details(), SECRET, font_dirs=[tmp_path])
 
     assert pdf_fonts(pdf) == {"Helvetica", "Helvetica-Bold"}
     text = pdf_text(pdf)
     assert "Ethio-Jazz Night & Friends <live>" in " ".join(text.split())
     assert "ETB 1,600.00" in text
-    assert qr_codes(pdf) == [reference]
+    assert sorted(qr_codes(pdf)) == seat_codes(details())
     warnings = [r for r in caplog.records if "no ticket fonts found" in r.getMessage()]
     assert len(warnings) == 1, "the missing fonts are reported once, not on every ticket"
 
