@@ -38,6 +38,7 @@ from event_service.service import EventService, event_record
 from event_service.waitlist import TAKE_OFFER, offer_lapsed
 from ticketing_common.db import driver_connection, utcnow
 from ticketing_common.errors import BadRequest, DomainError
+from ticketing_common.internal.errors import HoldTooLong
 from ticketing_common.internal.models import HeldSeat, HoldGranted, HoldRequest
 from ticketing_common.messaging.contracts import BookingCancelled, BookingConfirmed
 from ticketing_common.seats import Seat, parse_seat_id, seat_exists
@@ -130,7 +131,7 @@ async def hold_seats(resources: EventResources, event_id: int, request: HoldRequ
     """
     ttl = request.ttl_seconds or resources.settings.hold_ttl_seconds
     if ttl > resources.settings.max_hold_ttl_seconds:
-        raise BadRequest(f"ttl_seconds is at most {resources.settings.max_hold_ttl_seconds}")
+        raise HoldTooLong(f"ttl_seconds is at most {resources.settings.max_hold_ttl_seconds}")
     if request.wanted > resources.settings.max_seats_per_hold:
         raise BadRequest(f"at most {resources.settings.max_seats_per_hold} seats per hold")
     if request.seat_ids is not None and not _well_formed(request.seat_ids):

@@ -38,3 +38,5 @@ WAITLIST_WAITING = Gauge(
     "event_waitlist_waiting",
     "Buyers on the waiting lists not yet offered seats, all events (this replica's last round)",
 )
+for _outcome in ("made", "taken", "lapsed", "refused"):
+    WAITLIST_OFFERS.labels(_outcome)  # every outcome is a series from the start

@@ -126,7 +126,7 @@ def ticket_email(details: TicketDetails, pdf: bytes) -> RenderedEmail:
         f"Your booking {ref} is confirmed.\n\n"
         f"Event: {details.event_title}\nDate: {when}\nVenue: {details.venue}\n\n"
         "Seats:\n" + "".join(f"  - {line}\n" for line in seats) + f"\nAmount paid: {total}\n\n"
-        "Your ticket is attached as a PDF. Show its QR code at the entrance.\n"
+        "Your ticket is attached as a PDF, with one QR code per seat: show each at the entrance.\n"
     )
     seat_items = "".join(f"<li>{escape(line)}</li>" for line in seats)
     html = _layout(
@@ -136,7 +136,8 @@ def ticket_email(details: TicketDetails, pdf: bytes) -> RenderedEmail:
             f"<b>{escape(details.event_title)}</b><br>{escape(when)}<br>{escape(details.venue)}",
             f'Seats:<ul style="margin:6px 0">{seat_items}</ul>',
             f"Amount paid: <b>{escape(total)}</b>",
-            "Your ticket is attached as a PDF. Show its QR code at the entrance.",
+            "Your ticket is attached as a PDF, with one QR code per seat: "
+            "show each at the entrance.",
         ],
     )
     attachment = Attachment(f"ticket-{details.booking_id}.pdf", PDF_CONTENT_TYPE, pdf)

@@ -50,9 +50,10 @@ PHASES = (
         "03 Events",
         "04 Booking and payment",
         "05 Ticket and sales",
-        "06 Forgot password",
+        "06 Check-in",
+        "07 Forgot password",
     ),
-    ("07 Password reset and sessions", "08 Administration"),
+    ("08 Password reset and sessions", "09 Administration"),
 )
 
 _VARIABLE = re.compile(r"\{\{([A-Za-z_][A-Za-z0-9_]*)\}\}")

@@ -294,6 +294,9 @@ def test_dashboards_show_what_operators_need() -> None:
         "messages_dead_lettered_total",
         "process_resident_memory_bytes",
         "process_cpu_seconds_total",
+        "rate(checkins_total",
+        "event_waitlist_waiting",
+        "event_waitlist_offers_total",
     ):
         assert needed in exprs, f"no dashboard panel shows {needed}"
 

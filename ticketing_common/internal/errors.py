@@ -43,6 +43,12 @@ class UnknownSeats(BadRequest):
         )
 
 
+class HoldTooLong(BadRequest):
+    """A hold asked for longer than event_service's ``MAX_HOLD_TTL_SECONDS``."""
+
+    code = "hold_too_long"
+
+
 class EventNotFound(NotFound):
     code = "event_not_found"
 
@@ -125,6 +131,7 @@ WIRE_ERRORS: dict[str, type[DomainError]] = {
     for cls in (
         SeatsUnavailable,
         UnknownSeats,
+        HoldTooLong,
         EventNotFound,
         EventStarted,
         HoldTokenInUse,
