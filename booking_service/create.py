@@ -39,7 +39,7 @@ from booking_service.idempotency import (
     request_fingerprint,
 )
 from booking_service.models import Booking, BookingSeat, BookingStatus
-from booking_service.reads import get_booking
+from booking_service.reads import booking_view
 from booking_service.resources import BookingResources, release_hold_quietly
 from booking_service.saga import close_pending, locked_bookings
 from booking_service.schemas import BookingCreate, BookingOut
@@ -58,7 +58,6 @@ from ticketing_common.db import utcnow
 from ticketing_common.errors import BadRequest, DomainError, UpstreamError
 from ticketing_common.internal.errors import SeatsUnavailable
 from ticketing_common.internal.models import (
-    BookingView,
     HoldGranted,
     HoldRequest,
     WaitlistOffer,
@@ -308,7 +307,5 @@ async def create_offer(resources: BookingResources, request: WaitlistOfferReques
         if exc.status_code >= 500:
             raise
         return WaitlistOffer(outcome="refused", code=exc.code, message=exc.message)
-    async with resources.sessionmaker() as session:
-        booking = await get_booking(session, outcome.booking.id)
-        view = BookingView.model_validate(booking, from_attributes=True)
+    view = await booking_view(resources.pg, outcome.booking.id)
     return WaitlistOffer(outcome="offered", booking=view)

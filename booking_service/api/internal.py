@@ -10,7 +10,7 @@ from booking_service import reads
 from booking_service.api.deps import BookingId, EventId
 from booking_service.create import create_offer
 from booking_service.resources import resources_of
-from ticketing_common.db import SessionDep
+from ticketing_common.db import SessionDep, pg_pool_of
 from ticketing_common.internal.models import (
     BookingView,
     LiveHolds,
@@ -35,6 +35,5 @@ async def waitlist_offer(body: WaitlistOfferRequest, request: Request) -> Waitli
 
 
 @router.get("/{booking_id}")
-async def get_booking(booking_id: BookingId, session: SessionDep) -> BookingView:
-    booking = await reads.get_booking(session, booking_id)
-    return BookingView.model_validate(booking, from_attributes=True)
+async def get_booking(booking_id: BookingId, request: Request) -> BookingView:
+    return await reads.booking_view(pg_pool_of(request.app), booking_id)

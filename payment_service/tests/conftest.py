@@ -40,7 +40,7 @@ from payment_service.providers import ProviderTransaction, SimulatedProvider
 from payment_service.settings import PaymentSettings
 from payment_service.tests.fake_chapa import SECRET_KEY, FakeChapa, serve_fake_chapa
 from payment_service.webhooks import SIGNATURE_HEADER, sign
-from ticketing_common.db import create_sessionmaker, utcnow
+from ticketing_common.db import close_pg_pool, create_pg_pool, create_sessionmaker, utcnow
 from ticketing_common.messaging import publish
 from ticketing_common.messaging.contracts import (
     BookedSeat,
@@ -108,12 +108,17 @@ async def payment_engine(payment_settings: PaymentSettings) -> AsyncIterator[Asy
 
 
 @pytest.fixture(scope="session")
-async def booking_app(booking_settings: BookingSettings, booking_engine: AsyncEngine) -> FastAPI:
-    """booking_service's real routes on its real database, without its background loops."""
+async def booking_app(
+    booking_settings: BookingSettings, booking_engine: AsyncEngine
+) -> AsyncIterator[FastAPI]:
+    """booking_service's real routes on its real database, without its background loops
+    (its raw pool too: ``/internal/bookings/{id}`` reads through it)."""
     app = create_booking_app(booking_settings)
     app.state.engine = booking_engine
     app.state.sessionmaker = create_sessionmaker(booking_engine)
-    return app
+    app.state.pg = await create_pg_pool(booking_settings)
+    yield app
+    await close_pg_pool(app.state.pg)
 
 
 @pytest.fixture(autouse=True)

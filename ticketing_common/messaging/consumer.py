@@ -38,7 +38,6 @@ from aio_pika.abc import (
     HeadersType,
 )
 from fastapi import FastAPI
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ticketing_common.db import utcnow
@@ -52,7 +51,6 @@ from ticketing_common.messaging.metrics import (
     DeadLetterReason,
     Outcome,
 )
-from ticketing_common.messaging.schema import inbox_messages
 from ticketing_common.messaging.topology import (
     ATTEMPT_HEADER,
     RETRY_DELAY_HEADER,
@@ -357,13 +355,12 @@ class Consumer:
         """
         async with self.sessionmaker() as session:
             try:
-                recorded = await session.execute(
+                # The driver's own statement: no SQL construct to compile or key for the
+                # cache per message; it begins the transaction the handler writes in.
+                connection = await session.connection()
+                recorded = await connection.exec_driver_sql(
                     _RECORD_IN_INBOX,
-                    {
-                        "message_id": envelope.message_id,
-                        "consumer": queue,
-                        "routing_key": subscription.routing_key,
-                    },
+                    (envelope.message_id, queue, subscription.routing_key),
                 )
                 if recorded.first() is None:
                     await session.rollback()
@@ -491,7 +488,8 @@ def _copy(message: AbstractIncomingMessage, headers: HeadersType) -> aio_pika.Me
 
 #: built once: a statement built per message costs its cache key every time
 _RECORD_IN_INBOX = (
-    pg_insert(inbox_messages).on_conflict_do_nothing().returning(inbox_messages.c.message_id)
+    "INSERT INTO inbox_messages (message_id, consumer, routing_key) VALUES ($1, $2, $3) "
+    "ON CONFLICT DO NOTHING RETURNING message_id"
 )
 
 
