@@ -22,12 +22,15 @@ from ticketing_common.internal.errors import (
 __all__ = [
     "BookingReleased",
     "CapacityInUse",
+    "ClassNotSoldOut",
     "EventNotFound",
     "EventStarted",
     "HoldExpired",
     "HoldTokenInUse",
     "NotEventOwner",
     "NotInQueue",
+    "NotOnWaitlist",
+    "OfferInProgress",
     "QueueNotEnabled",
     "QueuePassInvalid",
     "QueuePassRequired",
@@ -69,3 +72,23 @@ class NotInQueue(NotFound):
     @classmethod
     def default_message(cls) -> str:
         return "you have not joined this event's queue"
+
+
+class ClassNotSoldOut(Conflict):
+    """A waiting list opens only once nothing of its class is free."""
+
+    code = "class_not_sold_out"
+
+
+class NotOnWaitlist(NotFound):
+    code = "not_on_waitlist"
+
+    @classmethod
+    def default_message(cls) -> str:
+        return "you are not on this event's waiting list"
+
+
+class OfferInProgress(Conflict):
+    """The entry's seats are being offered: its booking is the buyer's to cancel."""
+
+    code = "offer_in_progress"

@@ -392,17 +392,11 @@ class SeatGate:
         """One replica at a time makes the class's offers (True for it), so entries are
         offered in order; the lock lapses after ``WAITLIST_LOCK_MS`` if its holder dies."""
         key = waitlisted_key(event_id) + f":offering:{ticket_class}"
-        owner = uuid.uuid4().hex
         try:
-            locked = await self._redis.set(key, owner, nx=True, px=WAITLIST_LOCK_MS)
+            async with self._lock(key, WAITLIST_LOCK_MS) as locked:
+                yield locked
         except RedisError as exc:
             raise GateUnavailable() from exc
-        try:
-            yield bool(locked)
-        finally:
-            if locked:
-                with contextlib.suppress(RedisError):
-                    await self._scripts.unlock(keys=[key], args=[owner])
 
     @_redis_guarded
     async def kept_for_waitlist(self, event_id: int) -> set[str]:
@@ -467,15 +461,24 @@ class SeatGate:
         while True:
             if await self._redis.exists(loaded_key):
                 return True
-            owner = uuid.uuid4().hex
-            if await self._redis.set(lock_key, owner, nx=True, px=REBUILD_LOCK_MS):
-                try:
+            async with self._lock(lock_key, REBUILD_LOCK_MS) as locked:
+                if locked:
                     return await self._rebuild(event_id)
-                finally:
-                    await self._scripts.unlock(keys=[lock_key], args=[owner])
             if time.monotonic() > deadline:
                 raise GateNotReady(event_id)
             await asyncio.sleep(0.02)
+
+    @contextlib.asynccontextmanager
+    async def _lock(self, key: str, ttl_ms: int) -> AsyncIterator[bool]:
+        """``key`` taken as a lock for at most ``ttl_ms`` (False: another holder has it),
+        and given back at the end by its owner only."""
+        owner = uuid.uuid4().hex
+        locked = bool(await self._redis.set(key, owner, nx=True, px=ttl_ms))
+        try:
+            yield locked
+        finally:
+            if locked:
+                await self._scripts.unlock(keys=[key], args=[owner])
 
     async def _rebuild(self, event_id: int) -> bool:
         async with self._layout_source(event_id) as layout:

@@ -37,7 +37,13 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from event_service import metrics
-from event_service.errors import EventStarted, NotEventOwner
+from event_service.errors import (
+    ClassNotSoldOut,
+    EventStarted,
+    NotEventOwner,
+    NotOnWaitlist,
+    OfferInProgress,
+)
 from event_service.models import WaitlistEntry
 from event_service.resources import EventResources, resources_of
 from event_service.schemas import (
@@ -49,7 +55,7 @@ from event_service.schemas import (
 from event_service.service import event_record
 from ticketing_common.background import periodic_lifecycle
 from ticketing_common.db import utcnow
-from ticketing_common.errors import BadRequest, Conflict, DomainError, NotFound
+from ticketing_common.errors import BadRequest, DomainError
 from ticketing_common.internal.clients import BookingsApi
 from ticketing_common.internal.errors import EventNotFound
 from ticketing_common.internal.models import BookingView, WaitlistOffer, WaitlistOfferRequest
@@ -68,22 +74,6 @@ CLAIM_STALE_AFTER = timedelta(seconds=60)
 OFFER_CHECK_AFTER = timedelta(minutes=2)
 #: refusals that pass (the buyer pays or cancels another booking): the entry keeps its place
 _PASSING_REFUSALS = frozenset({"too_many_held_seats", "too_many_pending_bookings"})
-
-
-class ClassNotSoldOut(Conflict):
-    code = "class_not_sold_out"
-
-
-class NotOnWaitlist(NotFound):
-    code = "not_on_waitlist"
-
-    @classmethod
-    def default_message(cls) -> str:
-        return "you are not on this event's waiting list"
-
-
-class OfferInProgress(Conflict):
-    code = "offer_in_progress"
 
 
 # -- the buyer's side -------------------------------------------------------------------
@@ -270,10 +260,17 @@ WHERE booking_id = :booking_id AND status = 'offered'
 RETURNING id
 """
 
+_TAKE_OFFER = text(TAKE_OFFER)
 _LAPSE_OFFER = text(
     "UPDATE event_waitlist_entries SET status = 'lapsed', closed_at = now(), reason = :reason "
     "WHERE booking_id = :booking_id AND status = 'offered' RETURNING id"
 )
+
+
+async def offer_taken(session: AsyncSession, booking_id: int) -> None:
+    """A pending booking was paid: if it was an offer, the entry is booked."""
+    if (await session.execute(_TAKE_OFFER, {"booking_id": booking_id})).first() is not None:
+        metrics.WAITLIST_OFFERS.labels("taken").inc()
 
 
 async def offer_lapsed(session: AsyncSession, booking_id: int, reason: str) -> None:
@@ -532,7 +529,7 @@ async def _check_old_offers(resources: EventResources, bookings: BookingsApi) ->
             continue
         async with resources.sessionmaker() as session, session.begin():
             if booking.status == "confirmed":
-                await session.execute(text(TAKE_OFFER), {"booking_id": booking_id})
+                await offer_taken(session, booking_id)
             else:
                 await offer_lapsed(session, booking_id, booking.status)
 
