@@ -9,22 +9,15 @@ from typing import Any
 from payment_service import payable_bookings, service
 from payment_service.providers import ProviderRejected
 from payment_service.resources import resources_of
-from ticketing_common.messaging import MessageContext, PermanentFailure, Subscription
-from ticketing_common.messaging.contracts import BookingCancelled, BookingCreated, RefundRequested
+from ticketing_common.messaging import (
+    MessageContext,
+    OneStatement,
+    PermanentFailure,
+    Subscription,
+)
+from ticketing_common.messaging.contracts import RefundRequested
 
 logger = logging.getLogger("payment.consumers")
-
-
-async def on_booking_created(ctx: MessageContext, payload: BookingCreated) -> None:
-    """Keep the pending booking's amount, buyer and event, so initialize asks nobody."""
-    await payable_bookings.record_created(ctx.session, payload)
-
-
-async def on_booking_cancelled(ctx: MessageContext, payload: BookingCancelled) -> None:
-    """A booking that left pending can no longer be paid. A confirmed one's cancellation
-    changes nothing here: its money goes back through ``refund_requested``."""
-    if payload.previous_status == "pending":
-        await payable_bookings.record_closed(ctx.session, payload)
 
 
 async def on_refund_requested(ctx: MessageContext, payload: RefundRequested) -> None:
@@ -45,7 +38,15 @@ async def on_refund_requested(ctx: MessageContext, payload: RefundRequested) -> 
 
 
 SUBSCRIPTIONS: list[Subscription[Any]] = [
-    Subscription("booking_created", on_booking_created),
-    Subscription("booking_cancelled", on_booking_cancelled),
+    # Each one write, sent with its inbox row as one statement: initialize then asks
+    # nobody for a booking announced, and a closed one can no longer be paid.
+    Subscription(
+        "booking_created",
+        OneStatement(payable_bookings.RECORD_CREATED, payable_bookings.created_arguments),
+    ),
+    Subscription(
+        "booking_cancelled",
+        OneStatement(payable_bookings.RECORD_CLOSED, payable_bookings.closed_arguments),
+    ),
     Subscription("refund_requested", on_refund_requested),
 ]

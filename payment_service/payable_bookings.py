@@ -17,11 +17,9 @@ from typing import Protocol
 
 import asyncpg
 from cachetools import TTLCache
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from payment_service.models import PayableStatus
 from payment_service.settings import PaymentSettings
-from ticketing_common.db import driver_connection
 from ticketing_common.errors import DomainError
 from ticketing_common.http_client import InternalClient
 from ticketing_common.internal.clients import BookingsApi, EventsApi
@@ -54,42 +52,52 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 ON CONFLICT (booking_id) DO NOTHING
 """
 
-# Closed, or a closed tombstone when ``booking_created`` has not arrived yet.
-CLOSE = """
-INSERT INTO payable_bookings (booking_id, user_id, event_id, event_title, buyer_email, status)
-VALUES ($1, $2, $3, $4, $5, 'closed')
+_COLUMNS = "booking_id, user_id, event_id, event_title, buyer_email"
+
+# ``booking_created``'s handler, sent with the message's inbox row as one statement
+# (``OneStatement``): :data:`STORE` of the first delivery; a redelivery writes nothing.
+RECORD_CREATED = f"""
+INSERT INTO payable_bookings ({_COLUMNS}, amount, currency, description, expires_at, status)
+SELECT $4::bigint, $5::bigint, $6::bigint, $7::text, $8::text,
+       $9::numeric, $10::text, $11::text, $12::timestamptz, 'pending' FROM recorded
+ON CONFLICT (booking_id) DO NOTHING
+"""  # noqa: S608 (constant column names; every value is a parameter)
+
+# ``booking_cancelled``'s: a booking that left pending is closed, or a closed tombstone
+# is left when ``booking_created`` has not arrived yet; a confirmed booking's cancellation
+# (``$9``, its status before) changes nothing here.
+RECORD_CLOSED = f"""
+INSERT INTO payable_bookings ({_COLUMNS}, status)
+SELECT $4::bigint, $5::bigint, $6::bigint, $7::text, $8::text, 'closed' FROM recorded
+WHERE $9::text = 'pending'
 ON CONFLICT (booking_id) DO UPDATE SET status = 'closed'
-"""
+"""  # noqa: S608
 
 
-async def record_created(session: AsyncSession, booking: BookingCreated) -> None:
-    """Keep a new pending booking; a record already there (fetched, or a tombstone) stays."""
-    conn = await driver_connection(session)
-    await conn.execute(
-        STORE,
+def created_arguments(booking: BookingCreated) -> tuple[object, ...]:
+    """:data:`RECORD_CREATED`'s values: the pending booking's amount, buyer and event."""
+    return (
         booking.booking_id,
         booking.user_id,
         booking.event_id,
+        booking.event_title,
+        booking.buyer_email,
         booking.total_amount,
         booking.currency,
-        booking.event_title,
         _describe_seats(booking.booking_id, booking.seats),
-        booking.buyer_email,
         booking.expires_at,
-        PayableStatus.PENDING.value,
     )
 
 
-async def record_closed(session: AsyncSession, booking: BookingCancelled) -> None:
-    """The booking left pending (cancelled, expired, failed): it can no longer be paid."""
-    conn = await driver_connection(session)
-    await conn.execute(
-        CLOSE,
+def closed_arguments(booking: BookingCancelled) -> tuple[object, ...]:
+    """:data:`RECORD_CLOSED`'s values."""
+    return (
         booking.booking_id,
         booking.user_id,
         booking.event_id,
         booking.event_title,
         booking.buyer_email,
+        booking.previous_status,
     )
 
 

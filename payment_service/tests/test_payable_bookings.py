@@ -21,7 +21,8 @@ from payment_service.tests.conftest import (
     PaymentsFactory,
 )
 from ticketing_common.db import utcnow
-from ticketing_common.messaging.contracts import BookedSeat, BookingCreated
+from ticketing_common.messaging import publish
+from ticketing_common.messaging.contracts import BookedSeat, BookingCancelled, BookingCreated
 from ticketing_common.testing import InProcessNetwork, route_internal_calls
 
 
@@ -314,58 +315,77 @@ async def test_no_pooled_connection_waits_while_booking_service_answers(
         assert (await waiting).status_code == 200
 
 
-# The record is written in the consumer's transaction, with the message's inbox row
+# The record is written with the message's inbox row, in one statement
 
 
-def _created(booking_id: int) -> BookingCreated:
+def _created(booking_id: int, **changes: object) -> BookingCreated:
     now = utcnow()
     seat = BookedSeat(seat_id="vip-1-1", ticket_class="vip", row=1, number=1, price=Decimal(10))
-    return BookingCreated(
-        booking_id=booking_id,
-        user_id=1,
-        event_id=7,
-        organizer_id=99,
-        event_title="Tizita Night",
-        event_starts_at=now,
-        venue="Millennium Hall",
-        seats=[seat],
-        total_amount=Decimal(10),
-        currency="ETB",
-        expires_at=now,
-        created_at=now,
-    )
+    fields: dict[str, object] = {
+        "booking_id": booking_id,
+        "user_id": 1,
+        "event_id": 7,
+        "organizer_id": 99,
+        "event_title": "Tizita Night",
+        "event_starts_at": now,
+        "venue": "Millennium Hall",
+        "seats": [seat],
+        "total_amount": Decimal(10),
+        "currency": "ETB",
+        "expires_at": now,
+        "created_at": now,
+    }
+    return BookingCreated.model_validate({**fields, **changes})
 
 
-async def test_a_record_rolled_back_with_its_inbox_row_is_not_kept(simulated: Payments) -> None:
-    async with simulated.app.state.sessionmaker() as session:
-        await session.execute(text("SELECT 1"))  # as the inbox row begins the consumer's
-        await payable_bookings.record_created(session, _created(4242))
-        await session.rollback()
+async def _retried(payments: Payments) -> float:
+    metrics = (await payments.client.get("/metrics")).text
+    for line in metrics.splitlines():
+        if line.startswith("messages_consumed_total{") and all(
+            part in line for part in ('outcome="retried"', "booking_created")
+        ):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+async def _inbox_rows(payments: Payments) -> int:
+    async with payments.payment_engine.connect() as conn:
+        return int(await conn.scalar(text("SELECT count(*) FROM inbox_messages")) or 0)
+
+
+async def test_a_record_that_cannot_be_written_leaves_no_inbox_row(simulated: Payments) -> None:
+    # An amount past the column's precision fails the statement: the inbox row goes with
+    # it, so the message is retried (and, failing again, parked), never skipped as handled.
+    inbox_before, retried_before = await _inbox_rows(simulated), await _retried(simulated)
+    async with simulated.app.state.sessionmaker() as session, session.begin():
+        await publish(session, "booking_created", _created(4242, total_amount=Decimal("1e20")))
+    async with asyncio.timeout(15):
+        while await _retried(simulated) == retried_before:
+            await asyncio.sleep(0.05)
+    await simulated.send("booking_created", _created(4243))
 
     assert await simulated.payable_booking(4242) is None
-
-
-async def test_a_record_commits_with_its_inbox_row(simulated: Payments) -> None:
-    async with simulated.app.state.sessionmaker() as session:
-        await session.execute(text("SELECT 1"))
-        await payable_bookings.record_created(session, _created(4243))
-        assert await simulated.payable_booking(4243) is None  # not before the commit
-        await session.commit()
-
     record = await simulated.payable_booking(4243)
     assert record is not None
     assert record.status == "pending"
+    assert record.description == "Booking #4243: 1 ticket (VIP row 1 seat 1)"
+    assert await _inbox_rows(simulated) == inbox_before + 1
 
 
-async def test_a_record_is_never_written_outside_its_sessions_transaction(
+async def test_a_cancellation_of_a_confirmed_booking_writes_no_tombstone(
     simulated: Payments,
 ) -> None:
-    # A session that has sent nothing yet: the write begins its transaction, and is gone
-    # with it when the session ends without a commit.
-    async with simulated.app.state.sessionmaker() as session:
-        await payable_bookings.record_created(session, _created(4244))
+    # (its money goes back through refund_requested; nothing here may close or create)
+    await simulated.send(
+        "booking_cancelled",
+        BookingCancelled(
+            booking_id=4244,
+            user_id=1,
+            event_id=7,
+            hold_token="h-4244",
+            seat_ids=["vip-1-1"],
+            previous_status="confirmed",
+            reason="cancelled",
+        ),
+    )
     assert await simulated.payable_booking(4244) is None
-
-    async with simulated.app.state.sessionmaker() as session, session.begin():
-        await payable_bookings.record_created(session, _created(4244))
-    assert await simulated.payable_booking(4244) is not None

@@ -9,6 +9,9 @@ Public API::
         ...  # runs in a transaction (ctx.session) with the inbox record; may publish()
         # raise PermanentFailure to dead-letter at once; any other exception is retried
 
+    Subscription("booking_created", OneStatement(sql, arguments))
+        # a handler that is one write, sent with the inbox row as one statement
+
     create_service_app(..., lifecycles=[messaging_lifecycle(
         subscriptions=[Subscription("booking_confirmed", on_booking_confirmed)],
     )])
@@ -21,6 +24,7 @@ from ticketing_common.messaging.config import MessagingSettings
 from ticketing_common.messaging.consumer import (
     Consumer,
     MessageContext,
+    OneStatement,
     PermanentFailure,
     Subscription,
 )
@@ -37,6 +41,7 @@ __all__ = [
     "Envelope",
     "MessageContext",
     "MessagingSettings",
+    "OneStatement",
     "OutboxRelay",
     "Outcome",
     "PermanentFailure",

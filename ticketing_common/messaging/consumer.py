@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import aio_pika
+import asyncpg
 from aio_pika.abc import (
     AbstractChannel,
     AbstractExchange,
@@ -111,30 +112,69 @@ Handler = Callable[[MessageContext, P], Awaitable[None]]
 
 
 @dataclass(frozen=True)
+class OneStatement(Generic[P]):
+    """A handler that is one SQL statement, sent with the inbox row as one statement.
+
+    A handler run in a transaction costs four round trips to PostgreSQL at least (begin,
+    the inbox row, its write, commit) and the ORM's session around them; a handler whose
+    whole work is one write needs none of that. ``sql`` is that write, its rows taken
+    ``FROM recorded`` (the inbox row, present only the first time the message comes), its
+    parameters numbered from ``$4`` (``$1``-``$3`` are the inbox row's: the message id,
+    the queue and the routing key), and ``arguments`` gives their values from the payload. The consumer sends::
+
+        WITH recorded AS (INSERT INTO inbox_messages ... ON CONFLICT DO NOTHING RETURNING ...),
+             applied AS (<sql>)
+        SELECT count(*) FROM recorded
+
+    with no transaction around it: PostgreSQL commits the inbox row and the write together
+    or neither, so a redelivered message writes nothing, and a failing write is retried
+    like any handler's exception.
+    """
+
+    sql: str
+    arguments: Callable[[P], Sequence[object]]
+
+    def __post_init__(self) -> None:
+        if "recorded" not in self.sql:
+            raise ValueError("a one-statement handler writes only FROM recorded")
+
+    @functools.cached_property
+    def with_inbox(self) -> str:
+        # the service's own constant SQL; every value is a parameter
+        return f"WITH recorded AS ({_RECORD_IN_INBOX}), applied AS ({self.sql}) SELECT count(*) AS recorded FROM recorded"  # noqa: E501, S608
+
+
+@dataclass(frozen=True)
 class Subscription(Generic[P]):
-    """``handler`` consumes ``routing_key`` from this service's queue ``<service>.<key>``."""
+    """``handler`` consumes ``routing_key`` from this service's queue ``<service>.<key>``:
+    a coroutine run in the inbox row's transaction, or a :class:`OneStatement`."""
 
     routing_key: str
-    handler: Handler[P]
+    handler: Handler[P] | OneStatement[P]
 
     def __post_init__(self) -> None:
         if self.routing_key not in CONTRACTS:
             raise ValueError(f"unknown routing key {self.routing_key!r}: see messaging.contracts")
-        _check_payload_annotation(self.handler, CONTRACTS[self.routing_key])
+        if isinstance(self.handler, OneStatement):
+            _check_payload_annotation(self.handler.arguments, CONTRACTS[self.routing_key], 0)
+        else:
+            _check_payload_annotation(self.handler, CONTRACTS[self.routing_key], 1)
 
     @property
     def model(self) -> type[Payload]:
         return CONTRACTS[self.routing_key]
 
 
-def _check_payload_annotation(handler: Callable[..., Any], model: type[Payload]) -> None:
+def _check_payload_annotation(
+    handler: Callable[..., Any], model: type[Payload], position: int
+) -> None:
     """Refuse, at import time, a handler whose payload type is not the key's schema."""
     try:
         hints = typing.get_type_hints(handler)
         params = list(inspect.signature(handler).parameters)
     except (NameError, TypeError, ValueError):
         return  # annotations we cannot resolve here; the payload is validated anyway
-    annotated = hints.get(params[1]) if len(params) > 1 else None
+    annotated = hints.get(params[position]) if len(params) > position else None
     if isinstance(annotated, type) and not issubclass(model, annotated):
         raise TypeError(
             f"{getattr(handler, '__qualname__', handler)} takes {annotated.__name__}, "
@@ -353,6 +393,10 @@ class Consumer:
         concurrent delivery of the same message waits on the inbox row until this
         transaction ends, then sees it.
         """
+        if isinstance(subscription.handler, OneStatement):
+            return await self._apply_statement(
+                subscription.handler, queue, subscription.routing_key, envelope, payload
+            )
         async with self.sessionmaker() as session:
             try:
                 # The driver's own statement: no SQL construct to compile or key for the
@@ -374,6 +418,30 @@ class Consumer:
                 await session.rollback()
                 raise
         return True
+
+    async def _apply_statement(
+        self,
+        statement: OneStatement[Any],
+        queue: str,
+        routing_key: str,
+        envelope: Envelope,
+        payload: Payload,
+    ) -> bool:
+        """Send a :class:`OneStatement` with the inbox row, committing on its own; False
+        when the inbox already held the message (then it wrote nothing)."""
+        async with self.sessionmaker() as session:
+            connection = await session.connection()
+            # The driver's connection as the pool lent it, outside any transaction: the
+            # session began none (it sent nothing) and rolls nothing back when it closes.
+            driver: asyncpg.Connection = (await connection.get_raw_connection()).driver_connection
+            recorded = await driver.fetchval(
+                statement.with_inbox,
+                envelope.message_id,
+                queue,
+                routing_key,
+                *statement.arguments(payload),
+            )
+        return bool(recorded)
 
     async def _retry(
         self, queue: str, message: AbstractIncomingMessage, attempt: int, exc: Exception

@@ -36,6 +36,7 @@ from ticketing_common.messaging import (
     Consumer,
     MessageContext,
     MessagingSettings,
+    OneStatement,
     OutboxRelay,
     PermanentFailure,
     Subscription,
@@ -65,7 +66,7 @@ FAST: dict[str, Any] = {
     "handler_timeout": 10.0,
 }
 
-Handler = Callable[[MessageContext, Any], Awaitable[None]]
+Handler = Callable[[MessageContext, Any], Awaitable[None]] | OneStatement[Any]
 
 
 def fast_config(**overrides: Any) -> MessagingSettings:
@@ -537,6 +538,63 @@ async def test_a_redelivered_message_changes_nothing(bench: Bench) -> None:
     assert await bench.effects() == {queue: [3]}
     assert consumed(queue, "duplicate") == 1
     assert await bench.scalar(sa.select(sa.func.count()).select_from(inbox_messages)) == 1
+
+
+#: ``record_effect`` as one statement with the inbox row; ``$6`` names a seq it refuses
+#: (a CHECK-like failure: a division by zero) to show the inbox row goes with the write
+_EFFECT_STATEMENT: OneStatement[AuditLog] = OneStatement(
+    "INSERT INTO messaging_test_effects (consumer, message_id, seq) "
+    "SELECT $2, $1, $4::int + 0 / (CASE WHEN $4::int = $5::int THEN 0 ELSE 1 END) "
+    "FROM recorded",
+    lambda payload: (payload.details["seq"], payload.details.get("refuse", -1)),
+)
+
+
+async def test_a_one_statement_handler_applies_each_message_once(bench: Bench) -> None:
+    await bench.start_consumer("alpha", {"audit_logs": _EFFECT_STATEMENT})
+    body = orjson.dumps({**draft_envelope("audit_logs", audit(3)), "producer": "elsewhere"})
+
+    await asyncio.gather(bench.send_raw(body), bench.send_raw(body))
+    await bench.start_relay()
+    await bench.publish_audits([4, 5])
+
+    queue = bench.queue("alpha")
+    await eventually(
+        lambda: consumed(queue, "ok") + consumed(queue, "duplicate") == 4, "all four handled"
+    )
+    assert await bench.effects() == {queue: [3, 4, 5]}
+    assert consumed(queue, "duplicate") == 1
+    assert await bench.scalar(sa.select(sa.func.count()).select_from(inbox_messages)) == 3
+
+
+async def test_a_failing_one_statement_handler_keeps_no_inbox_row_and_is_retried(
+    bench: Bench,
+) -> None:
+    await bench.start_consumer("alpha", {"audit_logs": _EFFECT_STATEMENT})
+    await bench.start_relay()
+    await bench.publish_audits([7], refuse=7)  # fails on every attempt
+    await bench.publish_audits([8])
+
+    queue = bench.queue("alpha")
+    await eventually(lambda: consumed(queue, "dead_lettered") == 1, "dead-lettered")
+    [parked] = await bench.take_all(dead_letter_queue_name(bench.service("alpha")))
+    assert parked.headers["x-dead-letter-reason"] == "attempts_exhausted"
+    assert "DivisionByZeroError" in str(parked.headers["x-error"])
+    assert consumed(queue, "retried") == 2  # FAST: three attempts
+    assert await bench.effects() == {queue: [8]}
+    # the refused message's inbox row went with its write, each attempt
+    assert await bench.scalar(sa.select(sa.func.count()).select_from(inbox_messages)) == 1
+
+
+def test_a_one_statement_handler_must_write_from_the_inbox_row_and_take_its_payload() -> None:
+    with pytest.raises(ValueError, match="FROM recorded"):
+        OneStatement("INSERT INTO t (a) VALUES ($4)", lambda payload: (1,))
+    with pytest.raises(TypeError, match="carries AuditLog"):
+        Subscription("audit_logs", OneStatement("SELECT 1 FROM recorded", _takes_payment))
+
+
+def _takes_payment(payload: PaymentFailed) -> tuple[object, ...]:
+    return (payload.booking_id,)
 
 
 @pytest.mark.parametrize("quorum", [False, True], ids=["classic", "quorum"])
