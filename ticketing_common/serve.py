@@ -15,6 +15,8 @@ from collections.abc import Sequence
 
 import uvicorn
 
+from ticketing_common.http_protocol import CoalescingHttpToolsProtocol
+
 SERVICES = (
     "auth_service",
     "booking_service",
@@ -59,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         host=args.host or settings.host,
         port=args.port or settings.port,
         loop="uvloop",
-        http="httptools",
+        http=CoalescingHttpToolsProtocol,  # httptools, each response in one write
         access_log=False,
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,

@@ -120,7 +120,8 @@ class OneStatement(Generic[P]):
     whole work is one write needs none of that. ``sql`` is that write, its rows taken
     ``FROM recorded`` (the inbox row, present only the first time the message comes), its
     parameters numbered from ``$4`` (``$1``-``$3`` are the inbox row's: the message id,
-    the queue and the routing key), and ``arguments`` gives their values from the payload. The consumer sends::
+    the queue and the routing key), and ``arguments`` gives their values from the payload.
+    The consumer sends::
 
         WITH recorded AS (INSERT INTO inbox_messages ... ON CONFLICT DO NOTHING RETURNING ...),
              applied AS (<sql>)
