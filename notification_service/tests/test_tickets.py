@@ -5,14 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import io
 import logging
 import threading
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
+from pypdf import PdfReader, PdfWriter
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.units import mm
+from reportlab.pdfbase.pdfmetrics import stringWidth
 
 from notification_service import ticket_store
 from notification_service.settings import NotificationSettings
@@ -109,6 +116,145 @@ def test_rendering_the_same_ticket_twice_gives_the_same_bytes() -> None:
     assert render_ticket_pdf(details(), SECRET) == render_ticket_pdf(details(), SECRET)
 
 
+# ------------------------------------------------------------------- where things print
+
+
+class PrintedLine(NamedTuple):
+    left: float
+    baseline: float
+    right: float  # measured in the line's fonts: Helvetica only, in these tests
+    size: float
+    text: str
+
+
+class LineCollector:
+    """A page's lines of text as pypdf's text extraction visits them: a line runs from one
+    text chunk to the next that ends it (a bold label and its value are one line)."""
+
+    def __init__(self) -> None:
+        self.lines: list[PrintedLine] = []
+        self._parts: list[tuple[float, float, float, float, str]] = []  # x, y, width, size
+
+    def __call__(
+        self,
+        text: str,
+        cm: list[float],
+        tm: list[float],
+        font: Mapping[str, object] | None,
+        size: float,
+    ) -> None:
+        if not text:
+            return
+        part = text.rstrip("\n")
+        name = str(font["/BaseFont"]).lstrip("/") if font else "Helvetica"
+        x = cm[0] * tm[4] + cm[2] * tm[5] + cm[4]
+        y = cm[1] * tm[4] + cm[3] * tm[5] + cm[5]
+        self._parts.append((x, y, stringWidth(part, name, size), size, part))
+        if text.endswith("\n"):
+            x, y, _, size, _ = self._parts[0]
+            width = sum(p[2] for p in self._parts)
+            line = "".join(p[4] for p in self._parts).strip()
+            if line:
+                self.lines.append(PrintedLine(x, y, x + width, size, line))
+            self._parts.clear()
+
+
+def printed_lines(pdf: bytes) -> list[list[PrintedLine]]:
+    """Each page's lines of text, and where they print."""
+    pages: list[list[PrintedLine]] = []
+    for page in PdfReader(io.BytesIO(pdf)).pages:
+        collect = LineCollector()
+        page.extract_text(visitor_text=collect)
+        pages.append(collect.lines)
+    return pages
+
+
+def assert_inside_the_margins(pages: list[list[PrintedLine]]) -> None:
+    width, height = A4
+    for lines in pages:
+        for line in lines:
+            assert line.left >= 15 * mm, line
+            assert line.right <= width - 15 * mm, line
+            assert 15 * mm <= line.baseline <= height - 15 * mm, line
+
+
+LONG_TITLE = (
+    "The Grand Ethio-Jazz & Tizita Revival Night with Friends from Addis, Harar, Gondar "
+    "and Bahir Dar <live>"
+)
+LONG_VENUE = (
+    "Millennium Hall, Bole Sub-City, Airport Road, next to the Edna Mall and the old "
+    "railway station, Addis Ababa, Ethiopia"
+)
+
+
+def test_a_long_title_and_venue_wrap_onto_lines_inside_the_margins() -> None:
+    pdf = render_ticket_pdf(details(event_title=LONG_TITLE, venue=LONG_VENUE), SECRET)
+
+    text = " ".join(pdf_text(pdf).split())
+    assert LONG_TITLE in text
+    assert f"Venue: {LONG_VENUE}" in text
+    pages = printed_lines(pdf)
+    assert len(pages) == 1
+    title = [line for line in pages[0] if line.size == 22]
+    assert len(title) >= 2
+    assert " ".join(line.text for line in title) == LONG_TITLE
+    assert [line.text for line in pages[0]].index("Date: Saturday 12 December 2026, 19:30 UTC") > 0
+    assert_inside_the_margins(pages)
+
+
+def test_a_word_too_long_for_a_line_is_cut_and_line_breaks_print_as_spaces() -> None:
+    word = "Supercalifragilisticexpialidocious" * 2
+
+    pdf = render_ticket_pdf(details(event_title=f" {word}\n  Live  "), SECRET)
+
+    pages = printed_lines(pdf)
+    title = [line for line in pages[0] if line.size == 22]
+    assert len(title) == 2
+    assert "".join(line.text for line in title) == f"{word} Live"
+    assert_inside_the_margins(pages)
+
+
+def test_the_seat_table_goes_on_under_its_heading_and_each_code_keeps_its_label() -> None:
+    seats = [
+        TicketSeat(f"normal-{r}-{n}", "normal", r, n, Decimal("100.00"))
+        for r in range(1, 5)
+        for n in range(1, 11)
+    ]
+    many = details(seats=seats, total_amount=Decimal("4000.00"))
+
+    pdf = render_ticket_pdf(many, SECRET)
+
+    heading = ["Seat", "Class", "Row", "Number", "Price"]
+    table_rows: list[list[str]] = []
+    table_pages = 0
+    for page in PdfReader(io.BytesIO(pdf)).pages:
+        lines = [line.strip() for line in page.extract_text().splitlines()]
+        if "ETB 100.00" in lines:  # the table is on this page: under its heading
+            table_pages += 1
+            start = lines.index("Seat")
+            assert lines[start : start + 5] == heading
+            assert lines.index("ETB 100.00") > start
+            cells = lines[start + 5 :]
+            table_rows += [cells[i : i + 5] for i in range(0, len(cells), 5)]
+        # Each QR code on a page decodes, and its seat's label is on that page too.
+        one_page = io.BytesIO()
+        writer = PdfWriter()
+        writer.add_page(page)
+        writer.write(one_page)
+        labels = {line for line in lines if line.startswith("Row ")}
+        for code in qr_codes(one_page.getvalue()):
+            seat = next(s for s in seats if s.seat_id == verify_ticket_code(code, SECRET).seat_id)
+            assert seat.seat_id in lines
+            assert f"Row {seat.row}, seat {seat.number}" in labels
+    assert table_pages >= 2
+    assert table_rows == [
+        [s.seat_id, "NORMAL", str(s.row), str(s.number), "ETB 100.00"] for s in seats
+    ] + [["Total paid", "ETB 4,000.00"]]
+    assert sorted(qr_codes(pdf)) == seat_codes(many)
+    assert_inside_the_margins(printed_lines(pdf))
+
+
 # ---------------------------------------------------------------- scripts other than Latin
 
 AMHARIC_TITLE = "የሙዚቃ ኮንሰርት"  # "music concert"
@@ -198,19 +344,18 @@ def test_each_run_takes_the_first_font_with_all_its_characters() -> None:
     require_ticket_fonts()
     fonts = ticket_fonts()
 
-    assert fonts.font_for("Addis Ababa, Café Olé") == "Helvetica"
-    assert fonts.font_for(CYRILLIC_VENUE) == "DejaVuSans"
-    assert fonts.font_for(AMHARIC_TITLE) == "AbyssinicaSIL"
-    assert fonts.font_for(AMHARIC_TITLE, bold=True) == "AbyssinicaSIL"  # it has no bold face
-    assert fonts.font_for("Teddy Afro", bold=True) == "Helvetica-Bold"
-    assert fonts.font_for(GREEK_VENUE, bold=True) == "DejaVuSans-Bold"
+    assert fonts.runs("Addis Ababa, Café Olé") == [("Helvetica", "Addis Ababa, Café Olé")]
+    assert fonts.runs(CYRILLIC_VENUE) == [("DejaVuSans", CYRILLIC_VENUE)]
+    assert fonts.runs(AMHARIC_TITLE) == [("AbyssinicaSIL", AMHARIC_TITLE)]
+    # Abyssinica SIL has no bold face
+    assert fonts.runs(AMHARIC_TITLE, bold=True) == [("AbyssinicaSIL", AMHARIC_TITLE)]
+    assert fonts.runs(GREEK_VENUE, bold=True) == [("DejaVuSans-Bold", GREEK_VENUE)]
     # No font has both scripts: the one with most of the characters, the rest in their own.
-    assert fonts.font_for(f"{AMHARIC_TITLE} Мир") == "AbyssinicaSIL"
     assert fonts.runs(f"{AMHARIC_TITLE} Мир") == [
         ("AbyssinicaSIL", f"{AMHARIC_TITLE} "),
         ("DejaVuSans", "Мир"),
     ]
-    assert fonts.markup("a < b") == '<font face="Helvetica">a &lt; b</font>'
+    assert fonts.runs("Teddy Afro", bold=True) == [("Helvetica-Bold", "Teddy Afro")]
 
 
 def test_the_fonts_are_loaded_once_per_process() -> None:
