@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,6 +13,11 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from event_service.tests.conftest import Service, bearer, event_body
+from ticketing_common.security import (
+    access_token_revoked_key,
+    issue_token,
+    user_revoked_before_key,
+)
 
 
 def _days(n: int) -> str:
@@ -543,3 +549,35 @@ async def test_concurrent_misses_of_a_cold_event_cache_share_their_postgres_load
     assert {r.status_code for r in responses} == {200}
     # One load per wave of misses (a late request may miss just before the store lands).
     assert 1 <= len(loads) <= 3, len(loads)
+
+
+async def test_revoked_access_tokens_are_refused_on_either_kind_of_redis(gate: Service) -> None:
+    # As auth_service revokes them: one token (logout), or all of a user's tokens issued
+    # before a moment (a password change, a deleted user). Checked in one round trip: an
+    # MGET on a single Redis, a pipeline on a cluster, whose slots part the two keys.
+    def token(user_id: int) -> tuple[dict[str, str], dict[str, Any]]:
+        issued, claims = issue_token(
+            secret=gate.settings.jwt_secret,
+            user_id=user_id,
+            role="organizer",
+            token_type="access",
+            ttl=timedelta(minutes=15),
+            extra={"iat_ms": time.time_ns() // 1_000_000},  # as auth_service signs them
+        )
+        return {"Authorization": f"Bearer {issued}"}, claims
+
+    async def create(headers: dict[str, str]) -> int:
+        response = await gate.client.post("/api/events", json=event_body(), headers=headers)
+        return response.status_code
+
+    logged_out, logged_out_claims = token(501)
+    everywhere, everywhere_claims = token(502)
+    untouched, _ = token(503)
+    assert [await create(h) for h in (logged_out, everywhere, untouched)] == [201, 201, 201]
+
+    await gate.redis.set(access_token_revoked_key(logged_out_claims["jti"]), "1", ex=60)
+    await gate.redis.set(user_revoked_before_key(502), str(everywhere_claims["iat_ms"] + 1), ex=60)
+    assert [await create(h) for h in (logged_out, everywhere, untouched)] == [401, 401, 201]
+    await asyncio.sleep(0.01)
+    renewed, _ = token(502)  # issued after the moment: accepted
+    assert await create(renewed) == 201
