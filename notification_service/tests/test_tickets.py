@@ -95,14 +95,19 @@ def test_each_seat_has_a_qr_code_of_its_own_signed_code_labelled_with_the_seat()
         assert label in lines
 
 
-def test_a_booking_with_many_seats_flows_onto_further_pages() -> None:
+def rows_of_seats(rows: int) -> TicketDetails:
+    """A booking of ``rows`` whole rows of ten Normal seats at 100.00."""
     seats = [
         TicketSeat(f"normal-{r}-{n}", "normal", r, n, Decimal("100.00"))
-        for r in range(1, 11)
+        for r in range(1, rows + 1)
         for n in range(1, 11)
     ]
+    return details(seats=seats, total_amount=Decimal(100 * len(seats)))
 
-    many = details(seats=seats, total_amount=Decimal("10000.00"))
+
+def test_a_booking_with_many_seats_flows_onto_further_pages() -> None:
+    many = rows_of_seats(10)
+    seats = many.seats
 
     pdf = render_ticket_pdf(many, SECRET)
 
@@ -216,12 +221,8 @@ def test_a_word_too_long_for_a_line_is_cut_and_line_breaks_print_as_spaces() -> 
 
 
 def test_the_seat_table_goes_on_under_its_heading_and_each_code_keeps_its_label() -> None:
-    seats = [
-        TicketSeat(f"normal-{r}-{n}", "normal", r, n, Decimal("100.00"))
-        for r in range(1, 5)
-        for n in range(1, 11)
-    ]
-    many = details(seats=seats, total_amount=Decimal("4000.00"))
+    many = rows_of_seats(4)
+    seats = many.seats
 
     pdf = render_ticket_pdf(many, SECRET)
 
