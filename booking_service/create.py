@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -55,7 +56,7 @@ from booking_service.store import (
     quota_of,
 )
 from ticketing_common.db import utcnow
-from ticketing_common.errors import BadRequest, DomainError, UpstreamError
+from ticketing_common.errors import BadRequest, DomainError, ServiceUnavailable, UpstreamError
 from ticketing_common.internal.errors import SeatsUnavailable
 from ticketing_common.internal.models import (
     HoldGranted,
@@ -110,13 +111,17 @@ async def create_booking(
     else:
         token = str(uuid.uuid4())
 
+    request = _hold_request(body, token, settings, principal.user_id, queue_pass, offer_ttl_seconds)
     try:
-        request = _hold_request(
-            body, token, settings, principal.user_id, queue_pass, offer_ttl_seconds
-        )
         hold = await resources.events.hold(body.event_id, request)
     except SeatsUnavailable:
         metrics.count("conflict")
+        raise
+    except UpstreamError:  # it answered, badly: whatever it held goes back
+        await asyncio.shield(release_hold_quietly(resources.events, body.event_id, token))
+        raise
+    except ServiceUnavailable:  # no answer: see _release_unanswered
+        await asyncio.shield(_release_unanswered(resources, body.event_id, request))
         raise
     try:
         _check_hold(hold, body)
@@ -133,6 +138,31 @@ async def create_booking(
     return outcome
 
 
+#: how long before this side stops waiting a hold is still taken: the two clocks (this
+#: process's and Redis's) may differ by up to this much
+HOLD_CLOCK_MARGIN_SECONDS = 1.0
+
+
+def hold_deadline_ms(settings: BookingSettings) -> int:
+    """When the hold call will have given up (every attempt timed out), less the clocks'
+    margin: a hold is taken before it or not at all (event_service refuses it after)."""
+    budget = (1 + settings.internal_http_retries) * settings.internal_http_timeout_seconds
+    return int((time.time() + budget - HOLD_CLOCK_MARGIN_SECONDS) * 1000)
+
+
+async def _release_unanswered(
+    resources: BookingResources, event_id: int, request: HoldRequest
+) -> None:
+    """The hold call got no answer: past its deadline nothing more can be held under the
+    token, so whatever was (an attempt answered too late to be read) goes back now,
+    instead of blocking its seats for the hold's whole TTL. Before the deadline (an
+    attempt failed fast) a copy still queued at event_service could be held after the
+    release; then the TTL frees it, as when this process dies."""
+    assert request.not_after_ms is not None
+    if time.time() * 1000 > request.not_after_ms:
+        await release_hold_quietly(resources.events, event_id, request.token)
+
+
 def _hold_request(
     body: BookingCreate,
     token: str,
@@ -142,7 +172,13 @@ def _hold_request(
     offer_ttl_seconds: int | None = None,
 ) -> HoldRequest:
     ttl = offer_ttl_seconds or settings.hold_ttl_seconds
-    buyer = {"token": token, "ttl_seconds": ttl, "user_id": user_id, "queue_pass": queue_pass}
+    buyer = {
+        "token": token,
+        "ttl_seconds": ttl,
+        "user_id": user_id,
+        "queue_pass": queue_pass,
+        "not_after_ms": hold_deadline_ms(settings),
+    }
     if body.seats is not None:
         return HoldRequest(seat_ids=body.seat_ids, **buyer)
     return HoldRequest(

@@ -11,6 +11,7 @@ both takes the event's row lock first, as a gate rebuild does.
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -38,7 +39,7 @@ from event_service.service import EventService, event_record
 from event_service.waitlist import TAKE_OFFER, offer_lapsed
 from ticketing_common.db import driver_connection, utcnow
 from ticketing_common.errors import BadRequest, DomainError
-from ticketing_common.internal.errors import HoldTooLong
+from ticketing_common.internal.errors import HoldTooLate, HoldTooLong
 from ticketing_common.internal.models import HeldSeat, HoldGranted, HoldRequest
 from ticketing_common.messaging.contracts import BookingCancelled, BookingConfirmed
 from ticketing_common.seats import Seat, parse_seat_id, seat_exists
@@ -129,6 +130,10 @@ async def hold_seats(resources: EventResources, event_id: int, request: HoldRequ
     edit version, and this process keeps the event parsed at that version. A hold on
     an event that turns out to have started is given back at once.
     """
+    if request.not_after_ms is not None and time.time() * 1000 > request.not_after_ms:
+        # The caller stopped waiting while this request queued: no work for nobody.
+        SEAT_HOLDS.labels("too_late").inc()
+        raise HoldTooLate("the hold came after its caller stopped waiting; nothing is held")
     ttl = request.ttl_seconds or resources.settings.hold_ttl_seconds
     if ttl > resources.settings.max_hold_ttl_seconds:
         raise HoldTooLong(f"ttl_seconds is at most {resources.settings.max_hold_ttl_seconds}")
@@ -153,6 +158,7 @@ async def hold_seats(resources: EventResources, event_id: int, request: HoldRequ
         ticket_class=request.ticket_class,
         count=request.count or 0,
         for_waitlist=request.for_waitlist,
+        not_after_ms=request.not_after_ms,
     )
     _refuse(event_id, request, reply)
     record = resources.cache.at_version(event_id, reply.event_version)
@@ -190,6 +196,9 @@ def _refuse(event_id: int, request: HoldRequest, reply: HoldReply) -> None:
     """Raise the error a refused hold answers with (nothing if it was granted)."""
     if reply.status == "held":
         return
+    if reply.status == "too_late":
+        SEAT_HOLDS.labels("too_late").inc()
+        raise HoldTooLate("the hold came after its caller stopped waiting; nothing is held")
     if reply.status == "taken":
         SEAT_HOLDS.labels("conflict").inc()
         raise SeatsUnavailable(

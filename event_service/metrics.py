@@ -6,7 +6,7 @@ from prometheus_client import Counter, Gauge
 
 SEAT_HOLDS = Counter(
     "event_seat_holds_total",
-    "Seat hold requests by outcome (held, conflict, unknown_seats, token_conflict)",
+    "Seat hold requests by outcome (held, conflict, unknown_seats, token_conflict, too_late)",
     ["outcome"],
 )
 HOLD_CONFIRMS = Counter(

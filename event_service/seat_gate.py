@@ -107,7 +107,9 @@ async def _no_holds(_: int) -> Sequence[RestoredHold]:
     return ()
 
 
-HoldStatus = Literal["held", "taken", "unknown", "short", "reserved", "token_in_use", "token_used"]
+HoldStatus = Literal[
+    "held", "taken", "unknown", "short", "reserved", "token_in_use", "token_used", "too_late"
+]
 TokenStatus = Literal["held", "confirmed", "gone"]
 
 
@@ -254,15 +256,18 @@ class SeatGate:
         ticket_class: TicketClass | None = None,
         count: int = 0,
         for_waitlist: bool = False,
+        not_after_ms: int | None = None,
     ) -> HoldReply:
         """All-or-nothing hold of named seats, or of ``count`` seats of ``ticket_class``;
         ``for_waitlist``: a waiting list's offer, which alone may take the seats a class
-        with a waiting list keeps (any other hold of that class is ``reserved``)."""
+        with a waiting list keeps (any other hold of that class is ``reserved``);
+        ``not_after_ms``: past it, by Redis's clock, nothing is held (``too_late``)."""
+        timing = ttl_ms if not_after_ms is None else f"{ttl_ms},{not_after_ms}"
         if ticket_class is None:
-            args: list[Any] = [token, ttl_ms, fingerprint, "seats", *seat_ids]
+            args: list[Any] = [token, timing, fingerprint, "seats", *seat_ids]
         else:
             mode = "offer" if for_waitlist else "count"
-            args = [token, ttl_ms, fingerprint, mode, ticket_class, count]
+            args = [token, timing, fingerprint, mode, ticket_class, count]
         reply = await self._run_rebuilt("hold", event_id, args)
         status = reply[0]
         if status == "held":

@@ -518,3 +518,89 @@ async def test_a_seat_in_the_hundred_thousandth_row_can_be_booked(stack: Stack) 
     response = await stack.book(stack.actor(), event_id, ["normal-100000-1"])
 
     assert response.status_code == 201, response.text
+
+
+# A hold whose answer never came blocks no seat for its TTL.
+
+
+class _LateAnswers(httpx.AsyncBaseTransport):
+    """event_service as a caller under overload sees it: each hold is taken (after
+    ``delay_before``, as a request that queued) but its answer never arrives; the caller
+    times out after ``timeout``. Other calls pass straight through."""
+
+    def __init__(self, stack: Stack, *, timeout: float, delay_before: float = 0) -> None:
+        self.inner = httpx.ASGITransport(app=stack.event_app)
+        self.timeout = timeout
+        self.delay_before = delay_before
+        self.late: list[asyncio.Task[httpx.Response]] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if not request.url.path.endswith("/holds"):
+            return await self.inner.handle_async_request(request)
+        await request.aread()
+
+        async def taken_late() -> httpx.Response:
+            await asyncio.sleep(self.delay_before)
+            response = await self.inner.handle_async_request(request)
+            await response.aread()
+            return response
+
+        self.late.append(asyncio.create_task(taken_late()))
+        await asyncio.sleep(self.timeout)
+        raise httpx.ReadTimeout("no answer in time", request=request)
+
+
+async def _with_late_answers(
+    stack: Stack, late: _LateAnswers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(stack.settings, "internal_http_timeout_seconds", late.timeout)
+    await route_internal_calls(stack.app, late)
+
+
+async def _free_seats(stack: Stack, event_id: int, ticket_class: str) -> int:
+    response = await stack.events.get(f"/api/events/{event_id}")
+    return int(response.json()[f"available_{ticket_class}"])
+
+
+async def test_a_hold_answered_too_late_is_released_once_the_caller_gives_up(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    event_id = await stack.create_event()
+    before = await _free_seats(stack, event_id, "vip")
+    late = _LateAnswers(stack, timeout=0.4)  # 3 attempts: 1.2 s, deadline 0.2 s in
+    await _with_late_answers(stack, late, monkeypatch)
+    try:
+        response = await stack.book(stack.actor(), event_id, ["vip-1-1", "vip-1-2"])
+        answers = await asyncio.gather(*late.late)
+    finally:
+        await route_internal_calls(stack.app, httpx.ASGITransport(app=stack.event_app))
+
+    assert response.status_code == 503
+    assert answers[0].status_code == 201  # the first attempt's hold was taken...
+    assert {a.json()["code"] for a in answers[1:]} == {"hold_too_late"}  # ...later ones not
+    assert await _free_seats(stack, event_id, "vip") == before  # ...and it went back
+    again = await stack.book(stack.actor(), event_id, ["vip-1-1", "vip-1-2"])
+    assert again.status_code == 201, again.text
+
+
+async def test_a_hold_that_reaches_event_service_after_its_deadline_holds_nothing(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    event_id = await stack.create_event()
+    before = await _free_seats(stack, event_id, "vip")
+    # every copy queues past the deadline (1.2 s - 1 s), and is only taken once the caller
+    # has given up and released the token: a hold then would block its seats for 15 min
+    late = _LateAnswers(stack, timeout=0.4, delay_before=1.5)
+    await _with_late_answers(stack, late, monkeypatch)
+    try:
+        response = await stack.book(stack.actor(), event_id, seat_count=2, ticket_class="vip")
+        answers = await asyncio.gather(*late.late)
+    finally:
+        await route_internal_calls(stack.app, httpx.ASGITransport(app=stack.event_app))
+
+    assert response.status_code == 503
+    assert [a.status_code for a in answers] == [503, 503, 503]
+    assert {a.json()["code"] for a in answers} == {"hold_too_late"}
+    assert await _free_seats(stack, event_id, "vip") == before
+    again = await stack.book(stack.actor(), event_id, ["vip-1-1", "vip-1-2"])  # the first two
+    assert again.status_code == 201, again.text

@@ -1,18 +1,24 @@
 -- Take an all-or-nothing hold for a token.
--- ARGV: token, ttl_ms, fingerprint, mode ('seats' | 'count' | 'offer'), then
+-- ARGV: token, ttl_ms[,not_after_ms], fingerprint, mode ('seats' | 'count' | 'offer'), then
 --   seats: seat ids...        count, offer: ticket_class, count
+-- not_after_ms: when the caller stops waiting (Unix ms); later, nothing is held ('too_late'),
+--   by this server's clock, so a caller that got no answer may release the token after it.
 -- A class with a waiting list (WAITLISTED) keeps its free seats for the list: only an
 -- 'offer' (a count, for the list's next entry) may hold them.
 -- KEYS[10]: the event's cache version, read with the hold so the caller prices the seats
 --   from the very version of the event the hold was granted on.
 -- Replies: {'held', expiry_ms, version, seat...} | {'taken', seat...} | {'unknown', seat...}
 --   | {'short', available} | {'reserved', ticket_class} | {'token_in_use'} | {'token_used'}
---   | {'not_loaded'}
+--   | {'not_loaded'} | {'too_late'}
+local ttl_ms, not_after = string.match(ARGV[2], '^(%d+),?(%d*)$')
+local now = now_ms()
+if not_after ~= '' and now > tonumber(not_after) then
+  return {'too_late'}
+end
 if not is_loaded() then
   return {'not_loaded'}
 end
 local per_row = seats_per_row()
-local now = now_ms()
 purge_expired(now, per_row)
 
 local token, fingerprint = ARGV[1], ARGV[3]
@@ -68,7 +74,7 @@ for _, seat in ipairs(seats) do
   redis.call('HSET', HOLDS, seat, token)
   seat_changed(seat)
 end
-local expiry = now + tonumber(ARGV[2])
+local expiry = now + tonumber(ttl_ms)
 redis.call('ZADD', EXPIRIES, expiry, token)
 redis.call('HSET', TOKENS, token,
   fingerprint .. '|' .. string.format('%d', expiry) .. '|' .. table.concat(seats, ','))

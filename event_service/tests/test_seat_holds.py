@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections import Counter
 from typing import Any
 
@@ -296,3 +297,42 @@ async def test_seats_of_an_event_that_has_started_cannot_be_held(gate: Service) 
 
     assert response.status_code == 409
     assert response.json()["code"] == "event_started"
+
+
+async def test_a_hold_after_its_callers_deadline_holds_nothing(gate: Service) -> None:
+    event = await gate.create_event()
+    now_ms = int(time.time() * 1000)
+
+    late = await gate.hold(event["id"], token="late", seat_ids=["vip-1-1"], not_after_ms=now_ms - 1)
+    in_time = await gate.hold(
+        event["id"], token="in-time", seat_ids=["vip-1-1"], not_after_ms=now_ms + 60_000
+    )
+
+    assert late.status_code == 503
+    assert late.json()["code"] == "hold_too_late"
+    assert in_time.status_code == 201, in_time.text
+
+
+async def test_the_seat_gate_itself_refuses_a_hold_after_its_deadline(gate: Service) -> None:
+    # The script decides by Redis's clock: a request that passed the service's own check
+    # but reached Redis after the deadline holds nothing either.
+    event = await gate.create_event()
+    seat_gate = gate.app.state.event_resources.gate
+    now_ms = int(time.time() * 1000)
+
+    late = await seat_gate.hold(
+        event["id"], token="t1", ttl_ms=60_000, fingerprint="seats:vip-1-1",
+        seat_ids=["vip-1-1"], not_after_ms=now_ms - 1,
+    )  # fmt: skip
+    in_time = await seat_gate.hold(
+        event["id"], token="t2", ttl_ms=60_000, fingerprint="seats:vip-1-1",
+        seat_ids=["vip-1-1"], not_after_ms=now_ms + 60_000,
+    )  # fmt: skip
+    without = await seat_gate.hold(
+        event["id"], token="t3", ttl_ms=60_000, fingerprint="count:vip:1",
+        ticket_class="vip", count=1,
+    )  # fmt: skip
+
+    assert late.status == "too_late"
+    assert (in_time.status, in_time.seat_ids) == ("held", ["vip-1-1"])
+    assert (without.status, without.seat_ids) == ("held", ["vip-1-2"])

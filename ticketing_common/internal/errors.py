@@ -49,6 +49,13 @@ class HoldTooLong(BadRequest):
     code = "hold_too_long"
 
 
+class HoldTooLate(DomainError):
+    """The hold reached the seat gate after its caller's ``not_after_ms``: nothing held."""
+
+    status_code = 503
+    code = "hold_too_late"
+
+
 class EventNotFound(NotFound):
     code = "event_not_found"
 
@@ -132,6 +139,7 @@ WIRE_ERRORS: dict[str, type[DomainError]] = {
         SeatsUnavailable,
         UnknownSeats,
         HoldTooLong,
+        HoldTooLate,
         EventNotFound,
         EventStarted,
         HoldTokenInUse,

@@ -46,6 +46,10 @@ class HoldRequest(Request):
     #: a waiting list's offer (issue 19): seats of a class whose freed seats are kept for
     #: its waiting list go to this hold only (by count), and no queue pass is asked for
     for_waitlist: bool = False
+    #: when the caller stops waiting for the answer (Unix time, ms): a hold that would be
+    #: taken later is refused, since nobody would book it; the caller that got no answer
+    #: then releases the token (its retry or a late copy can no longer take seats after)
+    not_after_ms: int | None = Field(None, ge=0)
 
     @model_validator(mode="after")
     def _one_kind(self) -> HoldRequest:
