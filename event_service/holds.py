@@ -131,9 +131,7 @@ async def hold_seats(resources: EventResources, event_id: int, request: HoldRequ
     an event that turns out to have started is given back at once.
     """
     if request.not_after_ms is not None and time.time() * 1000 > request.not_after_ms:
-        # The caller stopped waiting while this request queued: no work for nobody.
-        SEAT_HOLDS.labels("too_late").inc()
-        raise HoldTooLate("the hold came after its caller stopped waiting; nothing is held")
+        raise _too_late()  # the caller stopped waiting while this request queued
     ttl = request.ttl_seconds or resources.settings.hold_ttl_seconds
     if ttl > resources.settings.max_hold_ttl_seconds:
         raise HoldTooLong(f"ttl_seconds is at most {resources.settings.max_hold_ttl_seconds}")
@@ -192,13 +190,18 @@ async def hold_seats(resources: EventResources, event_id: int, request: HoldRequ
     )
 
 
+def _too_late() -> HoldTooLate:
+    """A hold past its caller's ``not_after_ms``, counted: nothing is held."""
+    SEAT_HOLDS.labels("too_late").inc()
+    return HoldTooLate("the hold came after its caller stopped waiting; nothing is held")
+
+
 def _refuse(event_id: int, request: HoldRequest, reply: HoldReply) -> None:
     """Raise the error a refused hold answers with (nothing if it was granted)."""
     if reply.status == "held":
         return
-    if reply.status == "too_late":
-        SEAT_HOLDS.labels("too_late").inc()
-        raise HoldTooLate("the hold came after its caller stopped waiting; nothing is held")
+    if reply.status == "too_late":  # the same, by Redis's clock
+        raise _too_late()
     if reply.status == "taken":
         SEAT_HOLDS.labels("conflict").inc()
         raise SeatsUnavailable(
