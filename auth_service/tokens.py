@@ -18,13 +18,9 @@ from typing import Any
 
 from auth_service.models import User
 from auth_service.settings import AuthSettings
+from ticketing_common import revocation
 from ticketing_common.errors import Unauthorized
-from ticketing_common.security import (
-    access_token_revoked_key,
-    decode_token,
-    issue_token,
-    user_revoked_before_key,
-)
+from ticketing_common.security import decode_token, issue_token
 
 TOKEN_TYPE = "bearer"  # noqa: S105 - the OAuth token type
 
@@ -130,24 +126,19 @@ class TokenStore:
     async def revoke_access_token(self, jti: str) -> None:
         """Refuse one access token from now on (kept as long as such a token can live)."""
         ttl = self.settings.access_token_ttl_seconds + 60
-        await self.redis.set(access_token_revoked_key(jti), "1", ex=ttl)
+        await revocation.revoke_access_token(self.redis, jti, ttl)
 
     async def revoke_user_tokens(self, user_id: int, *, sessions: bool) -> None:
         """Refuse the user's access tokens issued until now (and refresh tokens too)."""
-        now_ms = str(_now_ms())
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.set(
-                user_revoked_before_key(user_id),
-                now_ms,
-                ex=self.settings.access_token_ttl_seconds + 60,
+        now_ms = _now_ms()
+        if sessions:
+            await self.redis.set(
+                _sessions_revoked_before_key(user_id),
+                str(now_ms),
+                ex=self.settings.refresh_token_ttl_seconds + 60,
             )
-            if sessions:
-                pipe.set(
-                    _sessions_revoked_before_key(user_id),
-                    now_ms,
-                    ex=self.settings.refresh_token_ttl_seconds + 60,
-                )
-            await pipe.execute()
+        ttl = self.settings.access_token_ttl_seconds + 60
+        await revocation.revoke_user_tokens(self.redis, user_id, now_ms, ttl)
 
     async def session_revoked(self, claims: dict[str, Any]) -> bool:
         """Was this refresh token issued before the user's sessions were all revoked?"""

@@ -21,12 +21,8 @@ from ticketing_common.http_client import InternalClient
 from ticketing_common.logs import RequestIdMiddleware, configure_logging
 from ticketing_common.metrics import MetricsMiddleware, metrics_router
 from ticketing_common.redis import create_redis
-from ticketing_common.security import (
-    RedisAccessRevocation,
-    Role,
-    require_roles,
-    require_service_token,
-)
+from ticketing_common.revocation import access_revocation
+from ticketing_common.security import Role, require_roles, require_service_token
 from ticketing_common.settings import ServiceSettings
 
 Lifecycle = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -55,10 +51,11 @@ def create_service_app(
         app.state.sessionmaker = create_sessionmaker(app.state.engine)
         app.state.redis = create_redis(settings)
         # Every service enforces auth_service's revocations (logout, deleted user, ...).
-        app.state.access_revocation = RedisAccessRevocation(app.state.redis)
+        app.state.access_revocation = access_revocation(app.state.redis)
         app.state.http = InternalClient(settings)
         try:
             async with contextlib.AsyncExitStack() as stack:
+                await stack.enter_async_context(app.state.access_revocation.running())
                 for lifecycle in lifecycles:
                     await stack.enter_async_context(lifecycle(app))
                 yield

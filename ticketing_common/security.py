@@ -19,11 +19,9 @@ import jwt
 from cachetools import LRUCache
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from redis.asyncio.cluster import RedisCluster
-from redis.exceptions import RedisError
 from starlette.requests import HTTPConnection
 
-from ticketing_common.errors import Forbidden, ServiceUnavailable, Unauthorized
+from ticketing_common.errors import Forbidden, Unauthorized
 from ticketing_common.settings import ServiceSettings
 
 ALGORITHM = "HS256"
@@ -204,45 +202,3 @@ async def require_service_token(request: Request) -> None:
 
 
 ServiceCaller = Depends(require_service_token)
-
-
-def user_revoked_before_key(user_id: int) -> str:
-    """Redis key: access tokens of this user issued before this time (ms) are revoked."""
-    return f"auth:user_revoked_before:{user_id}"
-
-
-def access_token_revoked_key(jti: str) -> str:
-    """Redis key: this one access token is revoked (set by logout until the token expires)."""
-    return f"auth:access_revoked:{jti}"
-
-
-class RedisAccessRevocation:
-    """Access-token revocation that auth_service writes to Redis and every service reads.
-
-    auth_service revokes all of a user's access tokens (deleted, role changed, password
-    changed) by writing :func:`user_revoked_before_key`, and a single token (logout) with
-    :func:`access_token_revoked_key`. Checking costs one round trip: one ``MGET`` of both
-    keys on a single Redis (a pipeline of two commands cost about a third more CPU per
-    request, measured here), a pipeline on a cluster, whose slots part the two keys. When
-    Redis cannot answer the check fails closed (503) rather than admitting a revoked token.
-    """
-
-    def __init__(self, redis: Any) -> None:
-        self.redis = redis
-        self._one_node = not isinstance(redis, RedisCluster)
-
-    async def __call__(self, principal: Principal) -> bool:
-        keys = (user_revoked_before_key(principal.user_id), access_token_revoked_key(principal.jti))
-        try:
-            if self._one_node:
-                revoked_before, token_revoked = await self.redis.mget(keys)
-            else:
-                async with self.redis.pipeline(transaction=False) as pipe:
-                    pipe.get(keys[0])
-                    pipe.exists(keys[1])
-                    revoked_before, token_revoked = await pipe.execute()
-        except RedisError as exc:
-            raise ServiceUnavailable("cannot check token revocation right now") from exc
-        if token_revoked:
-            return True
-        return revoked_before is not None and principal.issued_at_ms < int(revoked_before)

@@ -13,11 +13,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from event_service.tests.conftest import Service, bearer, event_body
-from ticketing_common.security import (
-    access_token_revoked_key,
-    issue_token,
-    user_revoked_before_key,
-)
+from ticketing_common.revocation import revoke_access_token, revoke_user_tokens
+from ticketing_common.security import issue_token
 
 
 def _days(n: int) -> str:
@@ -553,8 +550,8 @@ async def test_concurrent_misses_of_a_cold_event_cache_share_their_postgres_load
 
 async def test_revoked_access_tokens_are_refused_on_either_kind_of_redis(gate: Service) -> None:
     # As auth_service revokes them: one token (logout), or all of a user's tokens issued
-    # before a moment (a password change, a deleted user). Checked in one round trip: an
-    # MGET on a single Redis, a pipeline on a cluster, whose slots part the two keys.
+    # before a moment (a password change, a deleted user). Checked from the process's
+    # mirror on a single Redis, with a pipeline on a cluster, whose slots part the two keys.
     def token(user_id: int) -> tuple[dict[str, str], dict[str, Any]]:
         issued, claims = issue_token(
             secret=gate.settings.jwt_secret,
@@ -575,8 +572,8 @@ async def test_revoked_access_tokens_are_refused_on_either_kind_of_redis(gate: S
     untouched, _ = token(503)
     assert [await create(h) for h in (logged_out, everywhere, untouched)] == [201, 201, 201]
 
-    await gate.redis.set(access_token_revoked_key(logged_out_claims["jti"]), "1", ex=60)
-    await gate.redis.set(user_revoked_before_key(502), str(everywhere_claims["iat_ms"] + 1), ex=60)
+    await revoke_access_token(gate.redis, logged_out_claims["jti"], 60)
+    await revoke_user_tokens(gate.redis, 502, everywhere_claims["iat_ms"] + 1, 60)
     assert [await create(h) for h in (logged_out, everywhere, untouched)] == [401, 401, 201]
     await asyncio.sleep(0.01)
     renewed, _ = token(502)  # issued after the moment: accepted
