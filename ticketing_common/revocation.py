@@ -234,7 +234,9 @@ class RevocationMirror:
                 failures = 0
                 await self._keep_alive()
             except (OSError, RedisError, TimeoutError, ValueError, hiredis.ProtocolError) as exc:
-                logger.warning(
+                # once per outage, not once per attempt to reconnect
+                logger.log(
+                    logging.WARNING if failures == 0 else logging.DEBUG,
                     "revocation mirror out of step, checks read Redis meanwhile",
                     extra={"error": f"{type(exc).__name__}: {exc}"},
                 )
@@ -247,11 +249,12 @@ class RevocationMirror:
 
     async def _connect(self) -> None:
         loop = asyncio.get_running_loop()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # a thread resolves the name and picks the address family, as redis-py does
+        sock = await asyncio.to_thread(
+            socket.create_connection, self._address, timeout=CONNECT_SECONDS
+        )
         sock.setblocking(False)
         self._sock = sock
-        async with asyncio.timeout(CONNECT_SECONDS):
-            await loop.sock_connect(sock, self._address)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._parser = hiredis.Reader(encoding="utf-8")
         self._subscribed = loop.create_future()
