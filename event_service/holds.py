@@ -295,9 +295,10 @@ class SeatHolds:
         """Check that the booking's seats are sold; sell them only if they are not.
 
         booking_service confirms a sale through :meth:`confirm_hold` (the one writer)
-        before it announces it, so this normally finds every seat sold and stops after one
-        indexed count, without the event's row lock. Selling here is the repair for a sale
-        that was announced but not recorded (a message from before the confirm call).
+        before it announces it, so the consumer's one statement (event_service/consumers.py)
+        normally finds every seat sold and this never runs. It runs when a seat was not
+        (a message from before the confirm call, or a confirm that recorded nothing): it
+        counts again, without the event's row lock, and sells what is missing.
         """
         recorded, offer_taken = (
             await self._session.execute(

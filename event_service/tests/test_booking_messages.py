@@ -263,3 +263,56 @@ async def test_a_cancellation_published_on_rabbitmq_reaches_the_seat_gate(
         assert time.monotonic() < deadline, "the cancellation never reached event_service"
         await asyncio.sleep(0.1)
     assert await sold_counters(gate) == {"normal": 0, "vip": 0, "vvip": 0}
+
+
+async def _publish(service: Service, routing_key: str, payload: Payload) -> uuid.UUID:
+    envelope = draft_envelope(routing_key, payload)
+    body = encode_envelope(envelope, "booking_service")
+    connection = await aio_pika.connect(service.settings.rabbitmq_url)
+    async with connection:
+        channel = await connection.channel()
+        exchange = await channel.get_exchange(service.settings.rabbitmq_exchange)
+        await exchange.publish(
+            aio_pika.Message(body, content_type="application/json"), routing_key=routing_key
+        )
+    return uuid.UUID(str(envelope["message_id"]))
+
+
+async def _wait_recorded(service: Service, message_id: uuid.UUID) -> None:
+    deadline = time.monotonic() + 20
+    while True:
+        async with service.app.state.sessionmaker() as session:
+            found = await session.scalar(
+                text("SELECT count(*) FROM inbox_messages WHERE message_id = :id"),
+                {"id": message_id},
+            )
+        if found:
+            return
+        assert time.monotonic() < deadline, "the message never reached event_service"
+        await asyncio.sleep(0.1)
+
+
+async def test_a_confirmation_on_rabbitmq_is_checked_in_one_statement_or_repaired(
+    gate: Service, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Through the real consumer: after the confirm call the message finds the sale
+    recorded (one statement: no repair); without it, the repair sells the seats."""
+    event = await gate.create_event()
+    await gate.hold(event["id"], token="tok-a", seat_ids=["vip-1-1"])
+    await gate.confirm(event["id"], "tok-a", booking_id=51)
+    await gate.hold(event["id"], token="tok-b", seat_ids=["vip-1-2", "vip-1-3"])
+
+    recorded = await _publish(
+        gate, "booking_confirmed", confirmed(event["id"], 51, "tok-a", "vip-1-1")
+    )
+    await _wait_recorded(gate, recorded)
+    assert "selling now" not in caplog.text
+
+    unrecorded = await _publish(
+        gate, "booking_confirmed", confirmed(event["id"], 52, "tok-b", "vip-1-2", "vip-1-3")
+    )
+    await _wait_recorded(gate, unrecorded)
+    assert "selling now" in caplog.text
+    statuses = await gate.seat_statuses(event["id"])
+    assert statuses["vip-1-1"] == statuses["vip-1-2"] == statuses["vip-1-3"] == "sold"
+    assert await sold_counters(gate) == {"normal": 0, "vip": 3, "vvip": 0}

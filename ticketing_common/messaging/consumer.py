@@ -130,19 +130,39 @@ class OneStatement(Generic[P]):
     with no transaction around it: PostgreSQL commits the inbox row and the write together
     or neither, so a redelivered message writes nothing, and a failing write is retried
     like any handler's exception.
+
+    A handler that is usually one statement and rarely more (a check that nearly always
+    finds the work done) gives ``only_if``, an SQL condition on the same parameters, and
+    ``otherwise``, a handler: the statement records the message and writes only when the
+    condition holds, and otherwise writes nothing and leaves the message to ``otherwise``,
+    run as any handler, in a transaction with the inbox row. ``applied``, if given, is
+    told how many rows ``sql`` returned (``sql`` then has a ``RETURNING``).
     """
 
     sql: str
     arguments: Callable[[P], Sequence[object]]
+    only_if: str | None = None
+    otherwise: Handler[P] | None = None
+    applied: Callable[[int], None] | None = None
 
     def __post_init__(self) -> None:
         if "recorded" not in self.sql:
             raise ValueError("a one-statement handler writes only FROM recorded")
+        if (self.only_if is None) != (self.otherwise is None):
+            raise ValueError("only_if and otherwise come together")
 
     @functools.cached_property
     def with_inbox(self) -> str:
         # the service's own constant SQL; every value is a parameter
-        return f"WITH recorded AS ({_RECORD_IN_INBOX}), applied AS ({self.sql}) SELECT count(*) AS recorded FROM recorded"  # noqa: E501, S608
+        applied = "(SELECT count(*) FROM applied)" if self.applied is not None else "0"
+        if self.only_if is None:
+            return f"WITH recorded AS ({_RECORD_IN_INBOX}), applied AS ({self.sql}) SELECT (SELECT count(*) FROM recorded) AS recorded, true AS ok, {applied} AS applied"  # noqa: E501, S608
+        return (
+            f"WITH ok AS (SELECT coalesce(({self.only_if}), false) AS yes), "  # noqa: S608
+            f"recorded AS ({_RECORD_IN_INBOX_IF_OK}), applied AS ({self.sql}) "
+            f"SELECT (SELECT count(*) FROM recorded) AS recorded, (SELECT yes FROM ok) AS ok, "
+            f"{applied} AS applied"
+        )
 
 
 @dataclass(frozen=True)
@@ -158,6 +178,8 @@ class Subscription(Generic[P]):
             raise ValueError(f"unknown routing key {self.routing_key!r}: see messaging.contracts")
         if isinstance(self.handler, OneStatement):
             _check_payload_annotation(self.handler.arguments, CONTRACTS[self.routing_key], 0)
+            if self.handler.otherwise is not None:
+                _check_payload_annotation(self.handler.otherwise, CONTRACTS[self.routing_key], 1)
         else:
             _check_payload_annotation(self.handler, CONTRACTS[self.routing_key], 1)
 
@@ -394,18 +416,34 @@ class Consumer:
         concurrent delivery of the same message waits on the inbox row until this
         transaction ends, then sees it.
         """
-        if isinstance(subscription.handler, OneStatement):
-            return await self._apply_statement(
-                subscription.handler, queue, subscription.routing_key, envelope, payload
+        handler = subscription.handler
+        if isinstance(handler, OneStatement):
+            done = await self._apply_statement(
+                handler, queue, subscription.routing_key, envelope, payload
             )
+            if done is not None or handler.otherwise is None:
+                return bool(done)
+            handler = handler.otherwise  # its condition did not hold: nothing was written
+        return await self._apply_handler(
+            handler, queue, subscription.routing_key, envelope, payload, attempt
+        )
+
+    async def _apply_handler(
+        self,
+        handler: Handler[Any],
+        queue: str,
+        routing_key: str,
+        envelope: Envelope,
+        payload: Payload,
+        attempt: int,
+    ) -> bool:
         async with self.sessionmaker() as session:
             try:
                 # The driver's own statement: no SQL construct to compile or key for the
                 # cache per message; it begins the transaction the handler writes in.
                 connection = await session.connection()
                 recorded = await connection.exec_driver_sql(
-                    _RECORD_IN_INBOX,
-                    (envelope.message_id, queue, subscription.routing_key),
+                    _RECORD_IN_INBOX, (envelope.message_id, queue, routing_key)
                 )
                 if recorded.first() is None:
                     await session.rollback()
@@ -413,7 +451,7 @@ class Consumer:
                 context = MessageContext(
                     session=session, envelope=envelope, app=self.app, queue=queue, attempt=attempt
                 )
-                await subscription.handler(context, payload)
+                await handler(context, payload)
                 await session.commit()
             except BaseException:
                 await session.rollback()
@@ -427,22 +465,28 @@ class Consumer:
         routing_key: str,
         envelope: Envelope,
         payload: Payload,
-    ) -> bool:
+    ) -> bool | None:
         """Send a :class:`OneStatement` with the inbox row, committing on its own; False
-        when the inbox already held the message (then it wrote nothing)."""
+        when the inbox already held the message (then it wrote nothing), None when its
+        ``only_if`` did not hold (then it wrote nothing either)."""
         async with self.sessionmaker() as session:
             connection = await session.connection()
             # The driver's connection as the pool lent it, outside any transaction: the
             # session began none (it sent nothing) and rolls nothing back when it closes.
             driver: asyncpg.Connection = (await connection.get_raw_connection()).driver_connection
-            recorded = await driver.fetchval(
+            row = await driver.fetchrow(
                 statement.with_inbox,
                 envelope.message_id,
                 queue,
                 routing_key,
                 *statement.arguments(payload),
             )
-        return bool(recorded)
+        assert row is not None  # one row, always
+        if not row["ok"]:
+            return None
+        if statement.applied is not None and row["recorded"]:
+            statement.applied(row["applied"])
+        return bool(row["recorded"])
 
     async def _retry(
         self, queue: str, message: AbstractIncomingMessage, attempt: int, exc: Exception
@@ -558,6 +602,12 @@ def _copy(message: AbstractIncomingMessage, headers: HeadersType) -> aio_pika.Me
 #: built once: a statement built per message costs its cache key every time
 _RECORD_IN_INBOX = (
     "INSERT INTO inbox_messages (message_id, consumer, routing_key) VALUES ($1, $2, $3) "
+    "ON CONFLICT DO NOTHING RETURNING message_id"
+)
+#: the same, in a :class:`OneStatement` with ``only_if`` (its CTE ``ok``): only if it holds
+_RECORD_IN_INBOX_IF_OK = (
+    "INSERT INTO inbox_messages (message_id, consumer, routing_key) "
+    "SELECT $1::uuid, $2::varchar, $3::varchar WHERE (SELECT yes FROM ok) "
     "ON CONFLICT DO NOTHING RETURNING message_id"
 )
 

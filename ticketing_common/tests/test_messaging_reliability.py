@@ -586,7 +586,62 @@ async def test_a_failing_one_statement_handler_keeps_no_inbox_row_and_is_retried
     assert await bench.scalar(sa.select(sa.func.count()).select_from(inbox_messages)) == 1
 
 
+async def _record_effect_plus_1000(ctx: MessageContext, payload: AuditLog) -> None:
+    """The slow path of :data:`_USUALLY_ONE_STATEMENT`: a transaction, as any handler."""
+    await ctx.session.execute(
+        sa.insert(effects).values(
+            consumer=ctx.queue,
+            message_id=ctx.envelope.message_id,
+            seq=payload.details["seq"] + 1000,
+        )
+    )
+
+
+def _effect_and_fast(payload: AuditLog) -> tuple[object, ...]:
+    return payload.details["seq"], payload.details["fast"]
+
+
+_APPLIED: list[int] = []
+
+#: one statement when the message says ``fast``, else :func:`_record_effect_plus_1000`
+_USUALLY_ONE_STATEMENT: OneStatement[AuditLog] = OneStatement(
+    "INSERT INTO messaging_test_effects (consumer, message_id, seq) "
+    "SELECT $2, $1, $4::int FROM recorded RETURNING seq",
+    _effect_and_fast,
+    only_if="$5::boolean",
+    otherwise=_record_effect_plus_1000,
+    applied=_APPLIED.append,
+)
+
+
+async def test_a_one_statement_handler_whose_condition_fails_leaves_the_message_to_its_otherwise(
+    bench: Bench,
+) -> None:
+    _APPLIED.clear()
+    await bench.start_consumer("alpha", {"audit_logs": _USUALLY_ONE_STATEMENT})
+    fast = orjson.dumps({**draft_envelope("audit_logs", audit(1, fast=True)), "producer": "x"})
+    slow = orjson.dumps({**draft_envelope("audit_logs", audit(2, fast=False)), "producer": "x"})
+
+    # each delivered twice, at once
+    await asyncio.gather(*(bench.send_raw(body) for body in (fast, fast, slow, slow)))
+    await bench.start_relay()
+    await bench.publish_audits([3], fast=True)
+    await bench.publish_audits([4], fast=False)
+
+    queue = bench.queue("alpha")
+    await eventually(
+        lambda: consumed(queue, "ok") + consumed(queue, "duplicate") == 6, "all six handled"
+    )
+    # the fast ones by the statement, the others by the handler: each once
+    assert await bench.effects() == {queue: [1, 3, 1002, 1004]}
+    assert consumed(queue, "duplicate") == 2
+    assert await bench.scalar(sa.select(sa.func.count()).select_from(inbox_messages)) == 4
+    assert _APPLIED == [1, 1]  # told of the rows each fast message's statement wrote
+
+
 def test_a_one_statement_handler_must_write_from_the_inbox_row_and_take_its_payload() -> None:
+    with pytest.raises(ValueError, match="come together"):
+        OneStatement("SELECT 1 FROM recorded", _effect_and_fast, only_if="true")
     with pytest.raises(ValueError, match="FROM recorded"):
         OneStatement("INSERT INTO t (a) VALUES ($4)", lambda payload: (1,))
     with pytest.raises(TypeError, match="carries AuditLog"):
