@@ -34,6 +34,10 @@ class MessagingSettings(BaseSettings):
     relay_poll_interval: float = Field(1.0, gt=0)
     #: after a wake-up the relay waits this long, so a burst of commits goes out in one pass
     relay_linger: float = Field(0.005, ge=0, le=1)
+    #: publisher-confirm channels the relay spreads a batch over. aio-pika sends one
+    #: channel's publishes one after another, each waiting its turn of the event loop, so
+    #: in a busy process one channel fell seconds behind an on-sale's bookings
+    relay_channels: int = Field(4, ge=1, le=64)
     #: longest wait for a publisher confirm
     publish_timeout: float = Field(10.0, gt=0)
     #: published outbox rows are deleted after this many seconds (default 7 days)

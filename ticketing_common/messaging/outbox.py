@@ -41,7 +41,7 @@ from ticketing_common.messaging.metrics import (
     PUBLISH_FAILURES,
 )
 from ticketing_common.messaging.schema import outbox_messages
-from ticketing_common.messaging.topology import connect_publisher
+from ticketing_common.messaging.topology import connect_publishers
 from ticketing_common.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -121,7 +121,7 @@ class OutboxRelay:
         self.published = 0
         self._wakeup = asyncio.Event()
         self._connection: AbstractRobustConnection | None = None
-        self._exchange: AbstractExchange | None = None
+        self._exchanges: list[AbstractExchange] = []
         self._declared = asyncio.Event()
         self._listening = False
         self._tasks: list[asyncio.Task[None]] = []
@@ -144,14 +144,14 @@ class OutboxRelay:
         if self._connection is not None:
             await self._connection.close()
             self._connection = None
-            self._exchange = None
+            self._exchanges = []
             self._declared.clear()
 
     @property
     def connected(self) -> bool:
         """Whether the relay can publish right now (broker connected and topology declared)."""
         return (
-            self._exchange is not None
+            bool(self._exchanges)
             and self._connection is not None
             and self._connection.connected.is_set()
         )
@@ -176,8 +176,8 @@ class OutboxRelay:
 
         Raises :class:`RelayError` (after committing what did go out) when some could not.
         """
-        exchange = self._exchange
-        if exchange is None:
+        exchanges = self._exchanges
+        if not exchanges:
             raise RelayError("not connected to the broker")
         total = 0
         try:
@@ -186,8 +186,12 @@ class OutboxRelay:
                     claimed = await self._claim(conn)
                     if not claimed:
                         break
+                    # spread over the channels: each sends its publishes one at a time
                     results = await asyncio.gather(
-                        *(self._publish_row(exchange, row) for row in claimed),
+                        *(
+                            self._publish_row(exchanges[i % len(exchanges)], row)
+                            for i, row in enumerate(claimed)
+                        ),
                         return_exceptions=True,
                     )
                     sent = [row for row, r in zip(claimed, results, strict=True) if r is None]
@@ -342,8 +346,8 @@ class OutboxRelay:
         """Connect once (retrying until the broker answers); aio-pika reconnects after that."""
         while self._connection is None:
             try:
-                self._connection, self._exchange = await connect_publisher(
-                    self.settings, self.config, "outbox-relay"
+                self._connection, self._exchanges = await connect_publishers(
+                    self.settings, self.config, "outbox-relay", self.config.relay_channels
                 )
             except Exception as exc:  # the outbox holds the messages meanwhile
                 log.warning(

@@ -145,11 +145,24 @@ async def connect_publisher(
     settings: ServiceSettings, config: MessagingSettings, role: str
 ) -> tuple[AbstractRobustConnection, AbstractExchange]:
     """Connect, open a publisher-confirm channel and declare the event exchange on it."""
+    connection, exchanges = await connect_publishers(settings, config, role, 1)
+    return connection, exchanges[0]
+
+
+async def connect_publishers(
+    settings: ServiceSettings, config: MessagingSettings, role: str, channels: int
+) -> tuple[AbstractRobustConnection, list[AbstractExchange]]:
+    """Connect, and open ``channels`` publisher-confirm channels on the event exchange
+    (declared on the first)."""
     connection = await connect(settings, config, role)
     try:
-        channel = await connection.channel(publisher_confirms=True)
-        exchange = await declare_event_exchange(channel, settings)
+        exchanges = [
+            await declare_event_exchange(
+                await connection.channel(publisher_confirms=True), settings
+            )
+            for _ in range(channels)
+        ]
     except BaseException:
         await connection.close()
         raise
-    return connection, exchange
+    return connection, exchanges

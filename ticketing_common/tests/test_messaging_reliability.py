@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+import typing
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -430,6 +431,26 @@ async def test_relay_wakes_on_commit_without_waiting_for_its_poll(bench: Bench) 
     await bench.publish_audits([1])
     await eventually(lambda: bench.has_effects({bench.queue("alpha"): [1]}), "seq 1", timeout=5)
     assert time.monotonic() - started < 5
+
+
+async def test_relay_spreads_a_batch_over_its_channels(bench: Bench) -> None:
+    await bench.start_consumer("alpha", {"audit_logs": record_effect})
+    relay = await bench.start_relay(config=fast_config(relay_channels=3))
+    # aiormq's channels, which count the publishes they sent (delivery_tag)
+    channels: list[Any] = [
+        await typing.cast(aio_pika.Exchange, exchange).channel.get_underlay_channel()
+        for exchange in relay._exchanges
+    ]
+    assert len({channel.number for channel in channels}) == 3
+    before = [channel.delivery_tag for channel in channels]
+
+    await bench.publish_audits(list(range(30)))  # one commit: one batch
+
+    await eventually(
+        lambda: bench.has_effects({bench.queue("alpha"): list(range(30))}), "all 30", timeout=10
+    )
+    # every channel carried its share, each message confirmed once
+    assert [c.delivery_tag - b for c, b in zip(channels, before, strict=True)] == [10, 10, 10]
 
 
 async def test_relay_polls_for_messages_whose_notification_was_missed(bench: Bench) -> None:
