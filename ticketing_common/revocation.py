@@ -64,18 +64,18 @@ CONNECT_SECONDS = 2.0
 RECONNECT_SECONDS = (0.1, 0.5, 1.0, 2.0)
 _RECV_BYTES = 65536
 _SCAN_COUNT = 1000
-_TOKENS_PATTERN = "auth:access_revoked:*"
-_USERS_PATTERN = "auth:user_revoked_before:*"
+_USERS_PREFIX = "auth:user_revoked_before:"
+_TOKENS_PREFIX = "auth:access_revoked:"
 
 
 def user_revoked_before_key(user_id: int) -> str:
     """Redis key: access tokens of this user issued before this time (ms) are revoked."""
-    return f"auth:user_revoked_before:{user_id}"
+    return f"{_USERS_PREFIX}{user_id}"
 
 
 def access_token_revoked_key(jti: str) -> str:
     """Redis key: this one access token is revoked (set by logout until the token expires)."""
-    return f"auth:access_revoked:{jti}"
+    return f"{_TOKENS_PREFIX}{jti}"
 
 
 def revocation_channel(db: int) -> str:
@@ -288,8 +288,8 @@ class RevocationMirror:
 
     async def _copy_keys(self) -> None:
         scan = self.redis.scan_iter
-        tokens = [key async for key in scan(match=_TOKENS_PATTERN, count=_SCAN_COUNT)]
-        users = [key async for key in scan(match=_USERS_PATTERN, count=_SCAN_COUNT)]
+        tokens = [key async for key in scan(match=f"{_TOKENS_PREFIX}*", count=_SCAN_COUNT)]
+        users = [key async for key in scan(match=f"{_USERS_PREFIX}*", count=_SCAN_COUNT)]
         async with self.redis.pipeline(transaction=False) as pipe:
             for key in tokens:
                 pipe.pttl(key)
@@ -300,19 +300,16 @@ class RevocationMirror:
         now = time.time()
         for key, ttl in zip(tokens, answers[: len(tokens)], strict=True):
             if ttl != -2:  # -2: gone meanwhile
-                self._take_token(key.rpartition(":")[2], _until(now, ttl))
+                self._take_token(key.removeprefix(_TOKENS_PREFIX), _until(now, ttl))
         rest = answers[len(tokens) :]
         for key, before, ttl in zip(users, rest[::2], rest[1::2], strict=True):
             if before is not None and ttl != -2:
-                self._take_user(int(key.rpartition(":")[2]), int(before), _until(now, ttl))
+                self._take_user(int(key.removeprefix(_USERS_PREFIX)), int(before), _until(now, ttl))
 
     def _send(self, *command: str) -> None:
         if self._sock is None:
             return
-        parts = [f"*{len(command)}\r\n"]
-        for word in command:
-            parts.append(f"${len(word.encode())}\r\n{word}\r\n")
-        data = "".join(parts).encode()
+        data = hiredis.pack_command(command)  # type: ignore[arg-type]  # its stub: one word
         try:
             if self._sock.send(data) != len(data):
                 raise BlockingIOError("partial write")
@@ -380,7 +377,6 @@ class RevocationMirror:
 
     def _lose(self) -> None:
         """The connection broke: checks read Redis until it is rebuilt."""
-        self._in_step.clear()
         self._lost.set()
         if self._subscribed is not None and not self._subscribed.done():
             self._subscribed.set_exception(ConnectionResetError("closed by Redis"))
